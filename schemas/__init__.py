@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the wire contract and the single source of the OpenAPI document."""

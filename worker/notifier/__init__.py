@@ -1,0 +1,1 @@
+"""Push notifier interface and its implementations."""
