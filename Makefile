@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: run test lint soak screenshots clean
+
+$(BIN)/activate:
+	$(PY) -m venv $(VENV)
+
+# Reinstall when the pins change; the stamp file makes repeat runs instant.
+$(VENV)/.installed: $(BIN)/activate pyproject.toml requirements.lock
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+run: $(VENV)/.installed
+	PATH=$(CURDIR)/$(BIN):$$PATH PORT=$(PORT) sh scripts/run-local.sh
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

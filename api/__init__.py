@@ -1,0 +1,46 @@
+"""Integration Companion API: the Flask app factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.exc import DBAPIError
+
+from api.config import load_config
+from api.errors import database_error, unexpected_error
+from api.extensions import api, db, limiter, migrate
+from api.observability import configure_logging, init_observability
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.config.update(load_config(app.instance_path, config))
+    if not app.config.get("TESTING"):
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    limiter.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    app.register_error_handler(DBAPIError, database_error)
+    app.register_error_handler(Exception, unexpected_error)
+    init_observability(app)
+
+    from api import models  # noqa: F401  (register the tables with the metadata)
+    from api.admin.routes import blp as admin_blp
+    from api.auth.routes import blp as auth_blp
+    from api.care.routes import blp as care_blp
+    from api.cli import register_cli
+    from api.health.routes import blp as health_blp
+    from api.me.routes import blp as me_blp
+
+    for blueprint in (auth_blp, me_blp, care_blp, admin_blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health_blp)
+    register_cli(app)
+    return app

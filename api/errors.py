@@ -1,0 +1,82 @@
+"""One JSON error shape for every 4xx/5xx: status, a short code, a message, field-level errors."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, jsonify
+from flask_smorest import Api
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+SHORT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorSchema(ma.Schema):
+    status = ma.fields.Integer(metadata={"description": "HTTP status"})
+    code = ma.fields.String(metadata={"description": "Short machine-readable code"})
+    message = ma.fields.String(metadata={"description": "Human-readable message"})
+    errors = ma.fields.Dict(metadata={"description": "Field-level messages, by location and field"})
+
+
+def error_body(status: int, message: str, code: str | None = None, errors: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": status,
+        "code": code or SHORT_CODES.get(status, "error"),
+        "message": message,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+class JsonErrorApi(Api):
+    """flask-smorest Api whose error payload is our single error shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> tuple[dict, int, dict]:
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        message = data.get("message") or error.description or error.name
+        if error.code == 422 and not data.get("message"):
+            message = "The request has invalid fields."
+        headers = dict(data.get("headers") or {})
+        if error.code == 429 and getattr(error, "retry_after", None):
+            headers.setdefault("Retry-After", str(error.retry_after))
+        return error_body(error.code or 500, message, data.get("code"), errors), error.code or 500, headers
+
+
+def database_error(error: DBAPIError) -> tuple[Response, int, dict[str, str]]:
+    """A lost database connection is a 503 the client should retry, never a 500 with a trace."""
+    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
+        log.warning("database unavailable: %s", type(error).__name__)
+        return (
+            jsonify(error_body(503, "The service is temporarily unavailable; retry shortly.")),
+            503,
+            {"Retry-After": "2"},
+        )
+    return unexpected_error(error)
+
+
+def unexpected_error(error: Exception) -> tuple[Response, int, dict[str, str]]:
+    log.exception("unhandled error", exc_info=error)
+    return jsonify(error_body(500, InternalServerError.description)), 500, {}

@@ -1,0 +1,1 @@
+"""Services: the operations both the API and the worker use, over the models."""
