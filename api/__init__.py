@@ -34,12 +34,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from api import models  # noqa: F401  (register the tables with the metadata)
     from api.admin.routes import blp as admin_blp
     from api.auth.routes import blp as auth_blp
+    from api.care.entries import blp as care_entries_blp
     from api.care.routes import blp as care_blp
     from api.cli import register_cli
     from api.health.routes import blp as health_blp
+    from api.instruments.routes import blp as instruments_blp
+    from api.me.entries import blp as me_entries_blp
     from api.me.routes import blp as me_blp
 
-    for blueprint in (auth_blp, me_blp, care_blp, admin_blp):
+    for blueprint in (auth_blp, me_blp, me_entries_blp, instruments_blp, care_blp, care_entries_blp, admin_blp):
         api.register_blueprint(blueprint)
     app.register_blueprint(health_blp)
     register_cli(app)

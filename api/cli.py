@@ -15,11 +15,14 @@ from api.services.accounts import (
     enrol_patient,
     update_care_team,
 )
+from api.services.crypto import add_local_key, reencrypt_all
 
 DEMO_PASSWORD = "demo-password-123"
 
 
 def register_cli(app: Flask) -> None:
+    register_key_rotation(app)
+
     @app.cli.command("create-admin")
     @click.option("--email", required=True)
     @click.option("--name", default="Administrator")
@@ -50,3 +53,14 @@ def register_cli(app: Flask) -> None:
             f"demo accounts: admin@demo.test, clinician@demo.test, patient1@demo.test, "
             f"patient2@demo.test (password {DEMO_PASSWORD}); care team id {team.id}"
         )
+
+
+def register_key_rotation(app: Flask) -> None:
+    @app.cli.command("rotate-keys")
+    @click.option("--new-local-key", is_flag=True, help="First prepend a fresh key to the local key file.")
+    def rotate_keys(new_local_key: bool) -> None:
+        """Re-encrypt every reflection and check-in note with the newest key (the first in REFLECTION_KEYS)."""
+        if new_local_key:
+            add_local_key(app)
+        counts = reencrypt_all()
+        click.echo(f"re-encrypted {counts['reflections']} reflections and {counts['notes']} check-in notes")

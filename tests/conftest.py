@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -148,8 +149,16 @@ def add_user(email: str, role: str, password: str | None = PASSWORD) -> User:
 
 def add_patient(email: str, team: CareTeam, timezone: str = "Europe/Berlin", device: bool = True) -> User:
     user = add_user(email, "patient")
+    # Enrolled two weeks ago, so entries recorded in the last days are after enrolment.
+    enrolled = utcnow() - timedelta(days=14)
     db.session.add(
-        PatientProfile(user_id=user.id, care_team_id=team.id, timezone=timezone, activated_at=utcnow())
+        PatientProfile(
+            user_id=user.id,
+            care_team_id=team.id,
+            timezone=timezone,
+            enrolled_at=enrolled,
+            activated_at=enrolled,
+        )
     )
     if device:
         db.session.add(

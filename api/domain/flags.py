@@ -464,10 +464,15 @@ def _gad7_rule(entry: Entry, t: Thresholds) -> list[Flag]:
 
 
 def _who5_rule(entry: Entry, t: Thresholds) -> list[Flag]:
-    raw = _total(entry.total, entry.answers)
-    if raw is None:
+    # The stored total is already the 0-100 percentage score (raw x4); unscored answers are summed and scaled.
+    if entry.total is not None:
+        score = _num(entry.total)
+    else:
+        raw_sum = _total(None, entry.answers)
+        score = None if raw_sum is None else raw_sum * 4
+    if score is None:
         return []
-    score = raw * 4  # WHO-5 is reported as a 0-100 percentage score
+    raw = score / 4
     if score > t.who5_score_medium:
         return []
     return [

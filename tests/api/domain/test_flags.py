@@ -240,7 +240,7 @@ def test_gad7_total(total, fires):
 
 @pytest.mark.parametrize(("raw", "fires"), [(6, True), (7, True), (8, False)])
 def test_who5_low(raw, fires):
-    flags = rules(evaluate_entry(checkin("who5", total=raw), history(), T))
+    flags = rules(evaluate_entry(checkin("who5", total=raw * 4), history(), T))
     assert ("who5_low" in flags) is fires
     if fires:
         f = flags["who5_low"]
@@ -250,8 +250,10 @@ def test_who5_low(raw, fires):
 
 
 def test_who5_score_28_vs_32():
-    assert evaluate_entry(checkin("who5", total=7), history(), T)[0].evidence["score"] == 28
-    assert evaluate_entry(checkin("who5", total=8), history(), T) == []
+    assert evaluate_entry(checkin("who5", total=28), history(), T)[0].evidence["score"] == 28
+    assert evaluate_entry(checkin("who5", total=32), history(), T) == []
+    unscored = checkin("who5", total=None, answers={f"q{i}": v for i, v in enumerate([2, 2, 1, 1, 1], 1)})
+    assert evaluate_entry(unscored, history(), T)[0].evidence["score"] == 28
 
 
 # -------------------- daily

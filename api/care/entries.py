@@ -1,0 +1,60 @@
+"""/api/v1/care/patients/{id}: check-ins, reflections and trends of a patient in the clinician's teams."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from api.auth.guards import auth_required, current_user
+from api.extensions import db
+from api.services.accounts import patient_for_clinician
+from api.services.audit import audit
+from api.services.checkins import checkin_view, list_checkins
+from api.services.reflections import list_reflections, reflection_view
+from api.services.trends import trends
+from schemas.checkins import (
+    CheckInPageSchema,
+    CheckInQuerySchema,
+    PageQuerySchema,
+    ReflectionPageSchema,
+    TrendQuerySchema,
+    TrendsSchema,
+)
+
+blp = Blueprint(
+    "care_entries", __name__, url_prefix="/api/v1/care/patients", description="A patient's entries"
+)
+
+
+@blp.route("/<int:patient_id>/checkins", methods=["GET"])
+@blp.arguments(CheckInQuerySchema, location="query")
+@blp.response(200, CheckInPageSchema)
+@auth_required("clinician")
+def patient_checkins(query: dict, patient_id: int) -> dict:
+    patient_for_clinician(current_user(), patient_id)
+    rows, next_cursor = list_checkins(patient_id, **query)
+    audit("list", "checkin", patient_id=patient_id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [checkin_view(c) for c in rows], "next_cursor": next_cursor}
+
+
+@blp.route("/<int:patient_id>/trends", methods=["GET"])
+@blp.arguments(TrendQuerySchema, location="query")
+@blp.response(200, TrendsSchema)
+@auth_required("clinician")
+def patient_trends(query: dict, patient_id: int) -> dict:
+    patient_for_clinician(current_user(), patient_id)
+    audit("read", "trends", patient_id=patient_id)
+    db.session.commit()
+    return trends(patient_id, query.get("since"))
+
+
+@blp.route("/<int:patient_id>/reflections", methods=["GET"])
+@blp.arguments(PageQuerySchema, location="query")
+@blp.response(200, ReflectionPageSchema)
+@auth_required("clinician")
+def patient_reflections(query: dict, patient_id: int) -> dict:
+    patient_for_clinician(current_user(), patient_id)
+    rows, next_cursor = list_reflections(patient_id, query.get("cursor"), query["limit"])
+    audit("list", "reflection", patient_id=patient_id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [reflection_view(r) for r in rows], "next_cursor": next_cursor}

@@ -1,0 +1,1 @@
+"""Instrument catalogue endpoints."""

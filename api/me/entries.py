@@ -1,0 +1,123 @@
+"""/api/v1/me: a patient's check-ins, reflections, trends and data export."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from flask_smorest import Blueprint
+
+from api.auth.guards import auth_required, current_user
+from api.extensions import db
+from api.services.audit import audit
+from api.services.checkins import checkin_view, list_checkins
+from api.services.export import export_patient
+from api.services.idempotency import Outcome
+from api.services.reflections import list_reflections, reflection_view
+from api.services.submissions import submit_batch, submit_entry
+from api.services.trends import trends
+from schemas.checkins import (
+    BatchResultSchema,
+    BatchSchema,
+    CheckInCreateSchema,
+    CheckInPageSchema,
+    CheckInQuerySchema,
+    CheckInSchema,
+    ExportSchema,
+    IdempotencyHeaderSchema,
+    PageQuerySchema,
+    ReflectionCreateSchema,
+    ReflectionPageSchema,
+    ReflectionSchema,
+    TrendQuerySchema,
+    TrendsSchema,
+)
+
+blp = Blueprint("me_entries", __name__, url_prefix="/api/v1/me", description="A patient's own entries")
+
+RETRY_NOTE = "Retries with the same Idempotency-Key and body return the original response."
+
+
+def _reply(outcome: Outcome) -> Response:
+    response = jsonify(outcome.body)
+    response.status_code = outcome.status
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@blp.route("/checkins", methods=["POST"])
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(CheckInCreateSchema)
+@blp.response(201, CheckInSchema, description=f"Stored. {RETRY_NOTE}")
+@blp.alt_response(200, schema=CheckInSchema, description="This client_uuid was already stored")
+@blp.alt_response(422, description="Invalid fields, or the Idempotency-Key was used with another body")
+@auth_required("patient")
+def post_checkin(data: dict, idempotency_key: str) -> Response:
+    return _reply(
+        submit_entry(current_user(), "checkin", idempotency_key, request.path, request.get_json(), data)
+    )
+
+
+@blp.route("/checkins:batch", methods=["POST"])
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(BatchSchema)
+@blp.response(200, BatchResultSchema, description="One result per entry; each succeeds or fails on its own")
+@auth_required("patient")
+def post_batch(data: dict, idempotency_key: str) -> Response:
+    return _reply(submit_batch(current_user(), idempotency_key, request.path, request.get_json()))
+
+
+@blp.route("/checkins", methods=["GET"])
+@blp.arguments(CheckInQuerySchema, location="query")
+@blp.response(200, CheckInPageSchema)
+@auth_required("patient")
+def get_checkins(query: dict) -> dict:
+    user = current_user()
+    rows, next_cursor = list_checkins(user.id, **query)
+    audit("list", "checkin", patient_id=user.id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [checkin_view(c) for c in rows], "next_cursor": next_cursor}
+
+
+@blp.route("/trends", methods=["GET"])
+@blp.arguments(TrendQuerySchema, location="query")
+@blp.response(200, TrendsSchema)
+@auth_required("patient")
+def get_trends(query: dict) -> dict:
+    user = current_user()
+    audit("read", "trends", patient_id=user.id)
+    db.session.commit()
+    return trends(user.id, query.get("since"))
+
+
+@blp.route("/reflections", methods=["POST"])
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
+@blp.arguments(ReflectionCreateSchema)
+@blp.response(201, ReflectionSchema, description=f"Stored, encrypted at rest. {RETRY_NOTE}")
+@blp.alt_response(200, schema=ReflectionSchema, description="This client_uuid was already stored")
+@auth_required("patient")
+def post_reflection(data: dict, idempotency_key: str) -> Response:
+    return _reply(
+        submit_entry(current_user(), "reflection", idempotency_key, request.path, request.get_json(), data)
+    )
+
+
+@blp.route("/reflections", methods=["GET"])
+@blp.arguments(PageQuerySchema, location="query")
+@blp.response(200, ReflectionPageSchema)
+@auth_required("patient")
+def get_reflections(query: dict) -> dict:
+    user = current_user()
+    rows, next_cursor = list_reflections(user.id, query.get("cursor"), query["limit"])
+    audit("list", "reflection", patient_id=user.id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [reflection_view(r) for r in rows], "next_cursor": next_cursor}
+
+
+@blp.route("/export", methods=["GET"])
+@blp.response(200, ExportSchema)
+@auth_required("patient")
+def get_export() -> dict:
+    user = current_user()
+    audit("export", "patient", user.id, patient_id=user.id)
+    db.session.commit()
+    return export_patient(user)
