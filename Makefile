@@ -27,5 +27,10 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
+# PNGs of the web console (demo data in a throw-away SQLite database) into docs/screenshots/.
+# Needs Debian's Chromium: apt-get install -y chromium.
+screenshots: $(VENV)/.installed
+	$(BIN)/python scripts/screenshots.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache

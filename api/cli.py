@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from api.data_rights_cli import register_data_rights_cli
 from api.extensions import db
 from api.models import Device, User
 from api.services.accounts import (
@@ -22,6 +23,7 @@ DEMO_PASSWORD = "demo-password-123"
 
 def register_cli(app: Flask) -> None:
     register_key_rotation(app)
+    register_data_rights_cli(app)
 
     @app.cli.command("create-admin")
     @click.option("--email", required=True)

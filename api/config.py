@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,35 @@ def load_config(instance_path: str, overrides: dict[str, Any] | None = None) -> 
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         "REFLECTION_KEYS": env.get("REFLECTION_KEYS", ""),
+        # Acknowledgement deadlines per severity, in seconds; past them an alert escalates.
+        "ALERT_ACK_SECONDS": {
+            "urgent": _int("ALERT_ACK_SECONDS_URGENT", 15 * 60),
+            "high": _int("ALERT_ACK_SECONDS_HIGH", 2 * 3600),
+            "medium": _int("ALERT_ACK_SECONDS_MEDIUM", 24 * 3600),
+            "low": _int("ALERT_ACK_SECONDS_LOW", 72 * 3600),
+        },
+        # Retention periods (days) enforced by worker.retention.run_retention; see docs/data-rights.md.
+        "IDEMPOTENCY_RETENTION_DAYS": _int("IDEMPOTENCY_RETENTION_DAYS", 7),
+        "PUSH_RECORD_RETENTION_DAYS": _int("PUSH_RECORD_RETENTION_DAYS", 90),
+        "AUDIT_RETENTION_DAYS": _int("AUDIT_RETENTION_DAYS", 6 * 365),
+        # HMAC key that pseudonymises patient ids in research exports (stable per key).
+        "RESEARCH_EXPORT_KEY": env.get("RESEARCH_EXPORT_KEY", ""),
+        "PAUSE_PROMPTS_ON_URGENT": env.get("PAUSE_PROMPTS_ON_URGENT", "true") == "true",
+        "CRISIS_RESOURCES": json.loads(env["CRISIS_RESOURCES"])
+        if env.get("CRISIS_RESOURCES")
+        else [
+            {"name": "988 Suicide & Crisis Lifeline", "action": "call", "contact": "988"},
+            {"name": "988 Suicide & Crisis Lifeline", "action": "text", "contact": "988"},
+            {"name": "Emergency services (immediate danger)", "action": "call", "contact": "911"},
+        ],
+        "CRISIS_MESSAGE": env.get(
+            "CRISIS_MESSAGE",
+            (
+                "Thank you for telling us. Your care team has been notified and will reach out. This app is not "
+                "monitored around the clock: if you are in danger or thinking about ending your life, call or text "
+                "988 now, or call 911."
+            ),
+        ),
         "API_TITLE": "Integration Companion API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

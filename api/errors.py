@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, jsonify
 from flask_smorest import Api
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
-
-log = logging.getLogger(__name__)
+from werkzeug.exceptions import HTTPException
 
 SHORT_CODES = {
     400: "bad_request",
@@ -63,20 +58,3 @@ class JsonErrorApi(Api):
         if error.code == 429 and getattr(error, "retry_after", None):
             headers.setdefault("Retry-After", str(error.retry_after))
         return error_body(error.code or 500, message, data.get("code"), errors), error.code or 500, headers
-
-
-def database_error(error: DBAPIError) -> tuple[Response, int, dict[str, str]]:
-    """A lost database connection is a 503 the client should retry, never a 500 with a trace."""
-    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
-        log.warning("database unavailable: %s", type(error).__name__)
-        return (
-            jsonify(error_body(503, "The service is temporarily unavailable; retry shortly.")),
-            503,
-            {"Retry-After": "2"},
-        )
-    return unexpected_error(error)
-
-
-def unexpected_error(error: Exception) -> tuple[Response, int, dict[str, str]]:
-    log.exception("unhandled error", exc_info=error)
-    return jsonify(error_body(500, InternalServerError.description)), 500, {}

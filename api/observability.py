@@ -10,7 +10,7 @@ import time
 import uuid
 
 from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
@@ -72,12 +72,16 @@ def init_observability(app: Flask) -> None:
         return response
 
 
-def metrics_response() -> Response:
-    """Prometheus exposition; aggregates gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
+def metrics_response(state: dict[str, float]) -> Response:
+    """Prometheus exposition of the request metrics (aggregated over gunicorn workers when
+    PROMETHEUS_MULTIPROC_DIR is set) plus gauges of system state read from the database at scrape time."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         payload = generate_latest(registry)
     else:
         payload = generate_latest()
-    return Response(payload, mimetype=CONTENT_TYPE_LATEST)
+    state_registry = CollectorRegistry()
+    for name, value in state.items():
+        Gauge(name, name.replace("_", " "), registry=state_registry).set(value)
+    return Response(payload + generate_latest(state_registry), mimetype=CONTENT_TYPE_LATEST)

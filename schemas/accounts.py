@@ -48,6 +48,20 @@ class CareTeamPatchSchema(ma.Schema):
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     contact_phone = ma.fields.String(validate=ma.validate.Length(max=40), allow_none=True)
     clinician_ids = ma.fields.List(ma.fields.Integer(), validate=ma.validate.Length(max=200))
+    on_duty_ids = ma.fields.List(
+        ma.fields.Integer(),
+        validate=ma.validate.Length(max=200),
+        metadata={"description": "Members who receive alerts first"},
+    )
+    backup_clinician_id = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Receives an alert nobody acknowledged"}
+    )
+    webhook_url = ma.fields.URL(
+        allow_none=True, schemes={"https", "http"}, validate=ma.validate.Length(max=500)
+    )
+    webhook_secret = ma.fields.String(
+        load_only=True, allow_none=True, validate=ma.validate.Length(min=16, max=200)
+    )
 
 
 class CareTeamSchema(ma.Schema):
@@ -55,10 +69,16 @@ class CareTeamSchema(ma.Schema):
     name = ma.fields.String()
     contact_phone = ma.fields.String(allow_none=True)
     clinician_ids = ma.fields.Method("_clinician_ids", dump_only=True)
+    on_duty_ids = ma.fields.Method("_on_duty_ids", dump_only=True)
+    backup_clinician_id = ma.fields.Integer(dump_only=True, allow_none=True)
+    webhook_url = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
 
     def _clinician_ids(self, team: object) -> list[int]:
         return sorted(m.user_id for m in team.members)
+
+    def _on_duty_ids(self, team: object) -> list[int]:
+        return sorted(m.user_id for m in team.members if m.on_duty)
 
 
 class EnrolSchema(ma.Schema):

@@ -3,6 +3,7 @@ TEST_DATABASE_URL or DATABASE_URL points at one)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -19,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from api import create_app
+from api.auth.passwords import hash_password
 from api.auth.tokens import issue_access_token
 from api.extensions import db, limiter
 from api.models import CareTeam, CareTeamMember, Device, PatientProfile, User
@@ -133,14 +135,18 @@ class World:
         return bearer(user)
 
 
-def add_user(email: str, role: str, password: str | None = PASSWORD) -> User:
-    from api.auth.passwords import hash_password
+@functools.cache
+def _password_hash(password: str) -> str:
+    # argon2id is deliberately slow; hash each test password once per session, not per user.
+    return hash_password(password)
 
+
+def add_user(email: str, role: str, password: str | None = PASSWORD) -> User:
     user = User(
         email=email,
         display_name=email.split("@")[0],
         role=role,
-        password_hash=hash_password(password) if password else None,
+        password_hash=_password_hash(password) if password else None,
     )
     db.session.add(user)
     db.session.flush()

@@ -202,7 +202,7 @@ class Entry:
     kind: str  # "checkin" | "reflection"
     instrument_id: str | None
     answers: dict
-    total: int | None  # WHO-5: the raw 0-25 sum (the rule multiplies by 4)
+    total: int | None  # as scored (WHO-5: the 0-100 percentage score)
     risk: dict  # from scoring, e.g. {"q9": 2} or {"triage": "high"}
     recorded_at: datetime
     text: str | None = None  # reflection text or the daily check-in note

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from api.observability import metrics_response
-from api.services.health import readiness
+from api.services.health import readiness, state_gauges
 
 blp = Blueprint("health", __name__)
 
@@ -23,4 +23,4 @@ def readyz() -> tuple[Response, int]:
 
 @blp.get("/metrics")
 def metrics() -> Response:
-    return metrics_response()
+    return metrics_response(state_gauges())

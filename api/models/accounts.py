@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.extensions import db
@@ -37,6 +37,10 @@ class CareTeam(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     contact_phone: Mapped[str | None] = mapped_column(String(40))
+    backup_clinician_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Paging/chat integration: alerts are POSTed here, signed with HMAC-SHA256 of the secret.
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     members: Mapped[list[CareTeamMember]] = relationship(back_populates="team", cascade="all, delete-orphan")
@@ -51,6 +55,8 @@ class CareTeamMember(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("care_teams.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Alerts go first to the clinicians on duty; escalations to the backup, then the whole team.
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
 
     team: Mapped[CareTeam] = relationship(back_populates="members")
     user: Mapped[User] = relationship(back_populates="team_links")
@@ -65,6 +71,8 @@ class PatientProfile(db.Model):
     enrolled_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     activated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Set by an admin (litigation, regulator request): blocks erasure of the patient's data.
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="patient", foreign_keys=[user_id])
     care_team: Mapped[CareTeam] = relationship()

@@ -16,6 +16,7 @@ from api.extensions import db
 from api.models import CareTeam, CareTeamMember, Invite, PatientProfile, RefreshToken, User
 from api.models.types import utcnow
 from api.services.audit import audit
+from api.services.planning import replan_patient
 
 # Unambiguous characters only: invite codes are read out or typed from a letter.
 INVITE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -194,17 +195,33 @@ def update_profile(user: User, changes: dict) -> User:
     if "timezone" in changes:
         if user.patient is None:
             abort(422, errors={"json": {"timezone": ["Only patients have a time zone."]}})
-        user.patient.timezone = changes["timezone"]
+        if user.patient.timezone != changes["timezone"]:
+            user.patient.timezone = changes["timezone"]
+            replan_patient(user.id, "timezone")  # unsent prompts move to the new local times
     if user.patient is not None:
         audit("update", "profile", user.id, patient_id=user.id, detail=",".join(sorted(changes)))
     db.session.commit()
     return user
 
 
+def _set_duty(team: CareTeam, changes: dict) -> None:
+    members = {m.user_id for m in team.members}
+    if "on_duty_ids" in changes:
+        outside = sorted(set(changes["on_duty_ids"]) - members)
+        if outside:
+            abort(422, errors={"json": {"on_duty_ids": [f"Not members of this team: {outside}"]}})
+        for member in team.members:
+            member.on_duty = member.user_id in changes["on_duty_ids"]
+    backup = changes.get("backup_clinician_id")
+    if backup is not None and backup not in members:
+        abort(422, errors={"json": {"backup_clinician_id": ["Not a member of this team."]}})
+
+
 def update_care_team(team: CareTeam, changes: dict) -> CareTeam:
     if "clinician_ids" in changes:
         _assign_clinicians(team, changes["clinician_ids"])
-    for field in ("name", "contact_phone"):
+    _set_duty(team, changes)
+    for field in ("name", "contact_phone", "backup_clinician_id", "webhook_url", "webhook_secret"):
         if field in changes:
             setattr(team, field, changes[field])
     audit("update", "care_team", team.id, detail=",".join(sorted(changes)) or None)

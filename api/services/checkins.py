@@ -15,6 +15,7 @@ from api.services.audit import audit
 from api.services.crypto import decrypt_text, encrypt_text
 from api.services.entries import EntryInvalid, apply_cursor, check_recorded_at, page
 from api.services.instruments import enabled_instrument
+from api.services.planning import answer_prompt
 
 
 def _nest(flat: dict[str, list[str]]) -> dict[str, Any]:
@@ -79,8 +80,6 @@ def create_checkin(profile: PatientProfile, data: dict[str, Any]) -> tuple[Check
     )
     db.session.add(checkin)
     if data.get("prompt_id") is not None:
-        from api.services.planning import answer_prompt
-
         checkin.prompt_error = answer_prompt(
             profile.user_id, data["prompt_id"], data["recorded_at"], "instrument", instrument.id
         )

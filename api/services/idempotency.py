@@ -54,15 +54,14 @@ def run_once(user_id: int, key: str, digest: str, work: Callable[[], tuple[int, 
         earlier = _replay(user_id, key, digest)
         if earlier:
             return earlier
-        status, body = work()
-        db.session.add(
-            IdempotencyRecord(
-                user_id=user_id, key=key, fingerprint=digest, status_code=status, response_body=body
-            )
-        )
         try:
+            status, body = work()
+            db.session.add(
+                IdempotencyRecord(user_id=user_id, key=key, fingerprint=digest, status_code=status, response_body=body)
+            )
             db.session.commit()
         except IntegrityError:
+            # Raised at the entry's insert or at the commit, once the concurrent first request committed.
             db.session.rollback()
             if attempt == 2:
                 raise

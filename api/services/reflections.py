@@ -11,6 +11,7 @@ from api.models import PatientProfile, Reflection
 from api.services.audit import audit
 from api.services.crypto import decrypt_text, encrypt_text
 from api.services.entries import EntryInvalid, apply_cursor, check_recorded_at, page
+from api.services.planning import answer_prompt
 
 
 def text_of(reflection: Reflection) -> str:
@@ -39,8 +40,6 @@ def create_reflection(profile: PatientProfile, data: dict[str, Any]) -> tuple[Re
     )
     db.session.add(reflection)
     if data.get("prompt_id") is not None:
-        from api.services.planning import answer_prompt
-
         reflection.prompt_error = answer_prompt(
             profile.user_id, data["prompt_id"], data["recorded_at"], "reflection", None
         )

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.domain.instruments import CATALOGUE
 from api.extensions import db
-from api.models import CheckIn
+from api.models import CheckIn, DosingSession
 from api.models.types import utcnow
 
 DAILY_SERIES = ("mood", "anxiety", "hours_slept", "sleep_quality", "energy")
@@ -39,4 +39,9 @@ def trends(patient_id: int, since: datetime | None = None) -> dict[str, Any]:
         for i, inst in CATALOGUE.items()
         if inst.bands
     }
-    return {"since": since, "series": series, "bands": bands, "dosing_sessions": []}
+    doses = db.session.scalars(
+        select(DosingSession.started_at)
+        .where(DosingSession.patient_id == patient_id, DosingSession.cancelled_at.is_(None))
+        .order_by(DosingSession.started_at)
+    ).all()
+    return {"since": since, "series": series, "bands": bands, "dosing_sessions": list(doses)}

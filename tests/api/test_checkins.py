@@ -211,7 +211,9 @@ def test_clinician_reads_own_team_only_and_is_audited(client, world):
             f"/api/v1/care/patients/{world.patient_a.id}/{path}", headers=world.headers(world.clinician_b)
         )
         assert other.status_code == 404, path
-    reads = db.session.scalars(select(AuditLog).where(AuditLog.patient_id == world.patient_a.id)).all()
+    reads = db.session.scalars(
+        select(AuditLog).where(AuditLog.patient_id == world.patient_a.id, AuditLog.resource_type == "checkin")
+    ).all()
     assert [(a.action, a.resource_type, a.actor_role) for a in reads] == [
         ("create", "checkin", "patient"),
         ("list", "checkin", "clinician"),

@@ -72,3 +72,14 @@ def test_openapi_document(client):
     assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert "bearerAuth" in spec["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
+
+
+def test_readyz_and_metrics_show_worker_ticks_and_backlog(client, app):
+    from worker.jobs import run_job
+
+    run_job(app, "worker-test", "dispatch", lambda: None)
+    checks = client.get("/readyz").json["checks"]
+    assert checks["worker"]["jobs"]["dispatch"]["seconds_since_success"] < 60
+    assert checks["worker"]["backlog"] == 0
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "prompts_send_backlog 0.0" in body and "worker_dispatch_seconds_since_success" in body

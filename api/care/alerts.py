@@ -1,0 +1,68 @@
+"""/api/v1/care/alerts: the alert queue of the clinician's own teams, acknowledge and resolve."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from sqlalchemy import case, select
+
+from api.auth.guards import auth_required, current_user
+from api.extensions import db
+from api.models import Alert
+from api.services.accounts import team_ids_of
+from api.services.alerts import acknowledge, alert_for_clinician, resolve
+from api.services.audit import audit
+from schemas.alerts import AlertDetailSchema, AlertQuerySchema, AlertSchema, ResolveSchema
+
+blp = Blueprint("care_alerts", __name__, url_prefix="/api/v1/care/alerts", description="Alert queue")
+
+_SEVERITY_ORDER = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Alert.severity)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(AlertQuerySchema, location="query")
+@blp.response(200, AlertSchema(many=True))
+@auth_required("clinician")
+def list_alerts(query: dict) -> list[Alert]:
+    """Most severe first, then oldest first."""
+    q = select(Alert).where(
+        Alert.care_team_id.in_(team_ids_of(current_user())),
+        Alert.state.in_(query.get("state") or ["open", "acknowledged"]),
+    )
+    if query.get("severity"):
+        q = q.where(Alert.severity.in_(query["severity"]))
+    if query.get("patient_id"):
+        q = q.where(Alert.patient_id == query["patient_id"])
+    alerts = list(
+        db.session.scalars(q.order_by(_SEVERITY_ORDER, Alert.created_at, Alert.id).limit(query["limit"]))
+    )
+    for patient_id in sorted({a.patient_id for a in alerts}):
+        audit("list", "alert", patient_id=patient_id)
+    db.session.commit()
+    return alerts
+
+
+@blp.route("/<int:alert_id>", methods=["GET"])
+@blp.response(200, AlertDetailSchema)
+@auth_required("clinician")
+def show_alert(alert_id: int) -> Alert:
+    alert = alert_for_clinician(current_user(), alert_id)
+    audit("read", "alert", alert.id, patient_id=alert.patient_id)
+    db.session.commit()
+    return alert
+
+
+@blp.route("/<int:alert_id>/acknowledge", methods=["POST"])
+@blp.response(200, AlertSchema)
+@auth_required("clinician")
+def acknowledge_alert(alert_id: int) -> Alert:
+    return acknowledge(alert_for_clinician(current_user(), alert_id), current_user())
+
+
+@blp.route("/<int:alert_id>/resolve", methods=["POST"])
+@blp.arguments(ResolveSchema)
+@blp.response(200, AlertSchema)
+@auth_required("clinician")
+def resolve_alert(body: dict, alert_id: int) -> Alert:
+    return resolve(
+        alert_for_clinician(current_user(), alert_id), current_user(), body["note"], body["outcome"]
+    )

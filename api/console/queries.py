@@ -1,0 +1,120 @@
+"""Thin wrappers the console needs that the services do not offer (yet).
+
+Each one mirrors logic that currently lives in an API endpoint or builds on a service function, so
+the console and the API behave the same: the alert queue's query and order (``api/care/alerts.py``),
+saving flag-rule thresholds (``api/admin/flag_rules.py``), and previewing *unsaved* schedule rules
+(``preview_template`` only accepts a stored template).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from api.domain.flags import thresholds_from_dict, thresholds_to_dict, validate_thresholds
+from api.domain.schedule import validate_rules
+from api.extensions import db
+from api.models import Alert, FlagRuleSetting, ScheduleTemplate, User
+from api.models.alerts import RESOLVED
+from api.models.types import utcnow
+from api.services.accounts import team_ids_of
+from api.services.audit import audit
+from api.services.schedules import known_instruments, preview_template
+
+SEVERITY_ORDER = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Alert.severity)
+QUEUE_STATES = ("open", "acknowledged")
+QUEUE_LIMIT = 200
+
+
+def alert_queue(clinician: User) -> list[Alert]:
+    """Open and acknowledged alerts of the clinician's teams: most severe first, then oldest first
+    (the order of ``GET /api/v1/care/alerts``)."""
+    return list(
+        db.session.scalars(
+            select(Alert)
+            .where(Alert.care_team_id.in_(team_ids_of(clinician)), Alert.state.in_(QUEUE_STATES))
+            .order_by(SEVERITY_ORDER, Alert.created_at, Alert.id)
+            .limit(QUEUE_LIMIT)
+        )
+    )
+
+
+def patient_alerts(patient_id: int, limit: int = 100) -> list[Alert]:
+    """A patient's alerts, unresolved first, then newest first."""
+    unresolved_first = case((Alert.state == RESOLVED, 1), else_=0)
+    return list(
+        db.session.scalars(
+            select(Alert)
+            .where(Alert.patient_id == patient_id)
+            .order_by(unresolved_first, Alert.created_at.desc(), Alert.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def open_alert_counts(patient_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per patient: number of unresolved alerts and the most severe of them."""
+    if not patient_ids:
+        return {}
+    rows = db.session.execute(
+        select(Alert.patient_id, func.count(), func.min(SEVERITY_ORDER))
+        .where(Alert.patient_id.in_(patient_ids), Alert.state != RESOLVED)
+        .group_by(Alert.patient_id)
+    ).all()
+    names = ("urgent", "high", "medium", "low")
+    return {pid: {"count": n, "worst": names[rank]} for pid, n, rank in rows}
+
+
+def user_names(ids: set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    return {user_id: name for user_id, name in rows}
+
+
+def preview_rules(
+    rules_data: Any,
+    timezone: str,
+    dosing: datetime,
+    quiet_start: str | None,
+    quiet_end: str | None,
+    last_session: bool,
+) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """Validate rules an admin is editing (not saved) and preview them with the service used for
+    stored templates. Returns (preview, {}) or (None, errors keyed "rules.N.field")."""
+    errors = validate_rules(rules_data, known_instruments())
+    if errors:
+        return None, errors
+    # A transient template (never added to the session) carrying the edited rules.
+    draft = ScheduleTemplate(name="(preview)", rules=rules_data, version=0)
+    return preview_template(draft, timezone, dosing, quiet_start, quiet_end, last_session), {}
+
+
+def flag_rules_view(team_id: int) -> dict[str, Any]:
+    setting = db.session.get(FlagRuleSetting, team_id)
+    overrides = dict(setting.thresholds) if setting else {}
+    return {
+        "care_team_id": team_id,
+        "thresholds": overrides,
+        "effective": thresholds_to_dict(thresholds_from_dict(overrides)),
+        "updated_at": setting.updated_at if setting else None,
+    }
+
+
+def save_flag_rules(team_id: int, thresholds: dict[str, Any], actor: User) -> dict[str, list[str]]:
+    """Validate and store a team's threshold overrides, audited like ``PUT /api/v1/admin/flag-rules``.
+    Returns field errors (nothing stored) or {}."""
+    errors = validate_thresholds(thresholds)
+    if errors:
+        return errors
+    setting = db.session.get(FlagRuleSetting, team_id) or FlagRuleSetting(care_team_id=team_id)
+    before = dict(setting.thresholds or {})
+    setting.thresholds, setting.updated_at, setting.updated_by_id = thresholds, utcnow(), actor.id
+    db.session.add(setting)
+    changed = sorted(k for k in set(before) | set(thresholds) if before.get(k) != thresholds.get(k))
+    audit("update", "flag_rules", team_id, detail=f"changed={','.join(changed)}"[:500])
+    db.session.commit()
+    return {}
