@@ -78,3 +78,4 @@ class FlagRulesSchema(ma.Schema):
         metadata={"description": "Overrides of the default thresholds; omitted keys keep their defaults"},
     )
     effective = ma.fields.Dict(dump_only=True, metadata={"description": "All thresholds in force"})
+    updated_at = ma.fields.DateTime(dump_only=True, allow_none=True)

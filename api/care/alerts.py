@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from sqlalchemy import case, select
 
 from api.auth.guards import auth_required, current_user
 from api.extensions import db
 from api.models import Alert
-from api.services.accounts import team_ids_of
-from api.services.alerts import acknowledge, alert_for_clinician, resolve
+from api.services.alerts import acknowledge, alert_for_clinician, alert_queue, resolve
 from api.services.audit import audit
 from schemas.alerts import AlertDetailSchema, AlertQuerySchema, AlertSchema, ResolveSchema
 
 blp = Blueprint("care_alerts", __name__, url_prefix="/api/v1/care/alerts", description="Alert queue")
-
-_SEVERITY_ORDER = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Alert.severity)
 
 
 @blp.route("", methods=["GET"])
@@ -24,16 +20,8 @@ _SEVERITY_ORDER = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Al
 @auth_required("clinician")
 def list_alerts(query: dict) -> list[Alert]:
     """Most severe first, then oldest first."""
-    q = select(Alert).where(
-        Alert.care_team_id.in_(team_ids_of(current_user())),
-        Alert.state.in_(query.get("state") or ["open", "acknowledged"]),
-    )
-    if query.get("severity"):
-        q = q.where(Alert.severity.in_(query["severity"]))
-    if query.get("patient_id"):
-        q = q.where(Alert.patient_id == query["patient_id"])
-    alerts = list(
-        db.session.scalars(q.order_by(_SEVERITY_ORDER, Alert.created_at, Alert.id).limit(query["limit"]))
+    alerts = alert_queue(
+        current_user(), query.get("state"), query.get("severity"), query.get("patient_id"), query["limit"]
     )
     for patient_id in sorted({a.patient_id for a in alerts}):
         audit("list", "alert", patient_id=patient_id)

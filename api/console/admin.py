@@ -22,7 +22,7 @@ from api.console.common import (
     parse_local,
     valid_zone,
 )
-from api.console.queries import flag_rules_view, preview_rules, save_flag_rules
+from api.console.queries import preview_rules
 from api.console.session import login_required
 from api.domain.flags import Thresholds, validate_thresholds
 from api.domain.schedule import validate_rules
@@ -36,6 +36,7 @@ from api.services.accounts import (
     update_care_team,
     update_user,
 )
+from api.services.flag_rules import flag_rules_view, save_flag_rules
 from api.services.schedules import (
     create_template,
     default_template,

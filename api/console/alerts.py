@@ -22,12 +22,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from api.console.common import flash_service_error, iso, load_form
-from api.console.queries import alert_queue, user_names
+from api.console.queries import user_names
 from api.console.session import login_required
 from api.extensions import db
 from api.models import Alert
 from api.models.types import utcnow
-from api.services.alerts import acknowledge, alert_for_clinician, resolve
+from api.services.alerts import acknowledge, alert_for_clinician, alert_queue, resolve
 from api.services.audit import audit
 from schemas.alerts import OUTCOMES, ResolveSchema
 

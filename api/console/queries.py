@@ -13,32 +13,12 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from api.domain.flags import thresholds_from_dict, thresholds_to_dict, validate_thresholds
 from api.domain.schedule import validate_rules
 from api.extensions import db
-from api.models import Alert, FlagRuleSetting, ScheduleTemplate, User
+from api.models import Alert, ScheduleTemplate, User
 from api.models.alerts import RESOLVED
-from api.models.types import utcnow
-from api.services.accounts import team_ids_of
-from api.services.audit import audit
+from api.services.alerts import SEVERITY_RANK
 from api.services.schedules import known_instruments, preview_template
-
-SEVERITY_ORDER = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Alert.severity)
-QUEUE_STATES = ("open", "acknowledged")
-QUEUE_LIMIT = 200
-
-
-def alert_queue(clinician: User) -> list[Alert]:
-    """Open and acknowledged alerts of the clinician's teams: most severe first, then oldest first
-    (the order of ``GET /api/v1/care/alerts``)."""
-    return list(
-        db.session.scalars(
-            select(Alert)
-            .where(Alert.care_team_id.in_(team_ids_of(clinician)), Alert.state.in_(QUEUE_STATES))
-            .order_by(SEVERITY_ORDER, Alert.created_at, Alert.id)
-            .limit(QUEUE_LIMIT)
-        )
-    )
 
 
 def patient_alerts(patient_id: int, limit: int = 100) -> list[Alert]:
@@ -59,7 +39,7 @@ def open_alert_counts(patient_ids: list[int]) -> dict[int, dict[str, Any]]:
     if not patient_ids:
         return {}
     rows = db.session.execute(
-        select(Alert.patient_id, func.count(), func.min(SEVERITY_ORDER))
+        select(Alert.patient_id, func.count(), func.min(SEVERITY_RANK))
         .where(Alert.patient_id.in_(patient_ids), Alert.state != RESOLVED)
         .group_by(Alert.patient_id)
     ).all()
@@ -91,30 +71,3 @@ def preview_rules(
     # A transient template (never added to the session) carrying the edited rules.
     draft = ScheduleTemplate(name="(preview)", rules=rules_data, version=0)
     return preview_template(draft, timezone, dosing, quiet_start, quiet_end, last_session), {}
-
-
-def flag_rules_view(team_id: int) -> dict[str, Any]:
-    setting = db.session.get(FlagRuleSetting, team_id)
-    overrides = dict(setting.thresholds) if setting else {}
-    return {
-        "care_team_id": team_id,
-        "thresholds": overrides,
-        "effective": thresholds_to_dict(thresholds_from_dict(overrides)),
-        "updated_at": setting.updated_at if setting else None,
-    }
-
-
-def save_flag_rules(team_id: int, thresholds: dict[str, Any], actor: User) -> dict[str, list[str]]:
-    """Validate and store a team's threshold overrides, audited like ``PUT /api/v1/admin/flag-rules``.
-    Returns field errors (nothing stored) or {}."""
-    errors = validate_thresholds(thresholds)
-    if errors:
-        return errors
-    setting = db.session.get(FlagRuleSetting, team_id) or FlagRuleSetting(care_team_id=team_id)
-    before = dict(setting.thresholds or {})
-    setting.thresholds, setting.updated_at, setting.updated_by_id = thresholds, utcnow(), actor.id
-    db.session.add(setting)
-    changed = sorted(k for k in set(before) | set(thresholds) if before.get(k) != thresholds.get(k))
-    audit("update", "flag_rules", team_id, detail=f"changed={','.join(changed)}"[:500])
-    db.session.commit()
-    return {}

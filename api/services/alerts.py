@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_smorest import abort
-from sqlalchemy import and_, select
+from sqlalchemy import and_, case, select
 from sqlalchemy.exc import IntegrityError
 
 from api.domain.flags import (
@@ -330,3 +330,26 @@ def escalate_overdue(now: datetime, limit: int = 200) -> int:
         audit("escalate", "alert", alert.id, patient_id=alert.patient_id, detail=f"level={level}")
     db.session.commit()
     return len(overdue)
+
+
+SEVERITY_RANK = case({"urgent": 0, "high": 1, "medium": 2, "low": 3}, value=Alert.severity)
+QUEUE_STATES = ("open", "acknowledged")
+
+
+def alert_queue(
+    clinician: User,
+    states: list[str] | None = None,
+    severities: list[str] | None = None,
+    patient_id: int | None = None,
+    limit: int = 200,
+) -> list[Alert]:
+    """Alerts of the clinician's teams, most severe first, then oldest first (API and console)."""
+    query = select(Alert).where(
+        Alert.care_team_id.in_({link.team_id for link in clinician.team_links}),
+        Alert.state.in_(states or QUEUE_STATES),
+    )
+    if severities:
+        query = query.where(Alert.severity.in_(severities))
+    if patient_id:
+        query = query.where(Alert.patient_id == patient_id)
+    return list(db.session.scalars(query.order_by(SEVERITY_RANK, Alert.created_at, Alert.id).limit(limit)))
