@@ -32,5 +32,11 @@ lint: $(VENV)/.installed
 screenshots: $(VENV)/.installed
 	$(BIN)/python scripts/screenshots.py
 
+# The slow fault tests at full size (PostgreSQL): a 1,000-check-in retry storm from 50 clients, a gunicorn
+# worker SIGKILLed mid-load, two workers on 5,000 prompts and a worker SIGKILLed mid-batch.
+soak: $(VENV)/.installed
+	DATABASE_URL=$${DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/ic_test} SOAK_CHECKINS=1000 \
+		$(BIN)/pytest tests/faults tests/worker/test_multiworker.py tests/test_end_to_end_alert.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache
