@@ -38,14 +38,16 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("seed-demo")
     def seed_demo() -> None:
-        """An admin, a care team, a clinician and two patients with devices, for trying things by hand."""
+        """An admin, a care team, a clinician on duty and two patients, all with devices, for trying things by hand."""
         if db.session.scalar(select(User).where(User.email == "admin@demo.test")):
             click.echo("demo data already present")
             return
         create_staff_user("admin@demo.test", "Demo Admin", "admin", DEMO_PASSWORD)
         team = create_care_team("Demo care team", "+1 555 0100")
         clinician = create_staff_user("clinician@demo.test", "Dr Demo", "clinician", DEMO_PASSWORD)
-        update_care_team(team, {"clinician_ids": [clinician.id]})
+        # On duty, with a phone, so a demo alert visibly reaches someone (the console notifier prints it).
+        db.session.add(Device(user_id=clinician.id, token="demo-clinician-device-token", platform="ios"))
+        update_care_team(team, {"clinician_ids": [clinician.id], "on_duty_ids": [clinician.id]})
         for n, tz in ((1, "America/New_York"), (2, "Europe/Berlin")):
             patient, code, _ = enrol_patient(clinician, f"patient{n}@demo.test", f"Patient {n}", tz, team.id)
             accept_invite(code, DEMO_PASSWORD)

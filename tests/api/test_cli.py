@@ -26,4 +26,4 @@ def test_seed_demo_is_repeatable(app):
     assert "already present" in runner.invoke(args=["seed-demo"]).output
     patients = db.session.scalars(select(PatientProfile)).all()
     assert len(patients) == 2 and all(p.activated_at for p in patients)
-    assert db.session.query(Device).count() == 2
+    assert db.session.query(Device).count() == 3  # two patients and the clinician on duty
