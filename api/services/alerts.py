@@ -254,17 +254,6 @@ def on_prompt_undeliverable(prompt_id: int, reason: str) -> None:
     raise_alert(profile, undeliverable_flag(prompt_id, reason), "prompt", prompt_id)
 
 
-def has_open_urgent_alert(patient_id: int) -> bool:
-    return (
-        db.session.scalar(
-            select(Alert.id)
-            .where(Alert.patient_id == patient_id, Alert.severity == "urgent", Alert.state != RESOLVED)
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def paused_patients_clause() -> Any:
     """SQL condition true for patients whose routine prompts are paused (an open urgent alert)."""
     return (
