@@ -5,12 +5,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from api.auth.guards import auth_required, current_user
-from api.extensions import db
 from api.services.accounts import patient_for_clinician
-from api.services.audit import audit
-from api.services.checkins import checkin_view, list_checkins
-from api.services.reflections import list_reflections, reflection_view
-from api.services.trends import trends
+from api.services.checkins import checkin_page
+from api.services.reflections import reflection_page
+from api.services.trends import read_trends
 from schemas.checkins import (
     CheckInPageSchema,
     CheckInQuerySchema,
@@ -31,10 +29,7 @@ blp = Blueprint(
 @auth_required("clinician")
 def patient_checkins(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
-    rows, next_cursor = list_checkins(patient_id, **query)
-    audit("list", "checkin", patient_id=patient_id, detail=f"count={len(rows)}")
-    db.session.commit()
-    return {"items": [checkin_view(c) for c in rows], "next_cursor": next_cursor}
+    return checkin_page(patient_id, query)
 
 
 @blp.route("/<int:patient_id>/trends", methods=["GET"])
@@ -43,9 +38,7 @@ def patient_checkins(query: dict, patient_id: int) -> dict:
 @auth_required("clinician")
 def patient_trends(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
-    audit("read", "trends", patient_id=patient_id)
-    db.session.commit()
-    return trends(patient_id, query.get("since"))
+    return read_trends(patient_id, query.get("since"))
 
 
 @blp.route("/<int:patient_id>/reflections", methods=["GET"])
@@ -54,7 +47,4 @@ def patient_trends(query: dict, patient_id: int) -> dict:
 @auth_required("clinician")
 def patient_reflections(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
-    rows, next_cursor = list_reflections(patient_id, query.get("cursor"), query["limit"])
-    audit("list", "reflection", patient_id=patient_id, detail=f"count={len(rows)}")
-    db.session.commit()
-    return {"items": [reflection_view(r) for r in rows], "next_cursor": next_cursor}
+    return reflection_page(patient_id, query.get("cursor"), query["limit"])

@@ -8,12 +8,12 @@ from flask_smorest import Blueprint
 from api.auth.guards import auth_required, current_user
 from api.extensions import db
 from api.services.audit import audit
-from api.services.checkins import checkin_view, list_checkins
+from api.services.checkins import checkin_page
 from api.services.export import export_patient
 from api.services.idempotency import Outcome
-from api.services.reflections import list_reflections, reflection_view
+from api.services.reflections import reflection_page
 from api.services.submissions import submit_batch, submit_entry
-from api.services.trends import trends
+from api.services.trends import read_trends
 from schemas.checkins import (
     BatchResultSchema,
     BatchSchema,
@@ -71,11 +71,7 @@ def post_batch(data: dict, idempotency_key: str) -> Response:
 @blp.response(200, CheckInPageSchema)
 @auth_required("patient")
 def get_checkins(query: dict) -> dict:
-    user = current_user()
-    rows, next_cursor = list_checkins(user.id, **query)
-    audit("list", "checkin", patient_id=user.id, detail=f"count={len(rows)}")
-    db.session.commit()
-    return {"items": [checkin_view(c) for c in rows], "next_cursor": next_cursor}
+    return checkin_page(current_user().id, query)
 
 
 @blp.route("/trends", methods=["GET"])
@@ -83,10 +79,7 @@ def get_checkins(query: dict) -> dict:
 @blp.response(200, TrendsSchema)
 @auth_required("patient")
 def get_trends(query: dict) -> dict:
-    user = current_user()
-    audit("read", "trends", patient_id=user.id)
-    db.session.commit()
-    return trends(user.id, query.get("since"))
+    return read_trends(current_user().id, query.get("since"))
 
 
 @blp.route("/reflections", methods=["POST"])
@@ -106,11 +99,7 @@ def post_reflection(data: dict, idempotency_key: str) -> Response:
 @blp.response(200, ReflectionPageSchema)
 @auth_required("patient")
 def get_reflections(query: dict) -> dict:
-    user = current_user()
-    rows, next_cursor = list_reflections(user.id, query.get("cursor"), query["limit"])
-    audit("list", "reflection", patient_id=user.id, detail=f"count={len(rows)}")
-    db.session.commit()
-    return {"items": [reflection_view(r) for r in rows], "next_cursor": next_cursor}
+    return reflection_page(current_user().id, query.get("cursor"), query["limit"])
 
 
 @blp.route("/export", methods=["GET"])

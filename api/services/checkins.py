@@ -126,3 +126,11 @@ _VIEW_FIELDS = (
 def checkin_view(checkin: CheckIn) -> dict[str, Any]:
     """Plain data for CheckInSchema: the row's fields with the note decrypted into the answers."""
     return {**{f: getattr(checkin, f) for f in _VIEW_FIELDS}, "answers": answers_of(checkin)}
+
+
+def checkin_page(patient_id: int, query: dict[str, Any]) -> dict[str, Any]:
+    """One page of a patient's check-ins for the patient or their care team; the read is audited."""
+    rows, next_cursor = list_checkins(patient_id, **query)
+    audit("list", "checkin", patient_id=patient_id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [checkin_view(c) for c in rows], "next_cursor": next_cursor}

@@ -60,3 +60,11 @@ _VIEW_FIELDS = ("id", "client_uuid", "tags", "prompt_id", "prompt_error", "recor
 
 def reflection_view(reflection: Reflection) -> dict[str, Any]:
     return {**{f: getattr(reflection, f) for f in _VIEW_FIELDS}, "text": text_of(reflection)}
+
+
+def reflection_page(patient_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
+    """One page of a patient's reflections (decrypted) for the patient or their care team; audited."""
+    rows, next_cursor = list_reflections(patient_id, cursor, limit)
+    audit("list", "reflection", patient_id=patient_id, detail=f"count={len(rows)}")
+    db.session.commit()
+    return {"items": [reflection_view(r) for r in rows], "next_cursor": next_cursor}

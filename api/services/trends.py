@@ -11,6 +11,7 @@ from api.domain.instruments import CATALOGUE
 from api.extensions import db
 from api.models import CheckIn, DosingSession
 from api.models.types import utcnow
+from api.services.audit import audit
 
 DAILY_SERIES = ("mood", "anxiety", "hours_slept", "sleep_quality", "energy")
 DEFAULT_WINDOW = timedelta(days=90)
@@ -45,3 +46,10 @@ def trends(patient_id: int, since: datetime | None = None) -> dict[str, Any]:
         .order_by(DosingSession.started_at)
     ).all()
     return {"since": since, "series": series, "bands": bands, "dosing_sessions": list(doses)}
+
+
+def read_trends(patient_id: int, since: datetime | None) -> dict[str, Any]:
+    """`trends` for the patient or their care team; the read is audited."""
+    audit("read", "trends", patient_id=patient_id)
+    db.session.commit()
+    return trends(patient_id, since)
