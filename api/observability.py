@@ -13,6 +13,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy import inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -66,10 +67,23 @@ def init_observability(app: Flask) -> None:
                 "endpoint": endpoint,
                 "status": response.status_code,
                 "duration_ms": round(elapsed * 1000, 1),
-                "user_id": getattr(g.get("user"), "id", None),
+                "user_id": _user_id(),
             },
         )
         return response
+
+
+def _user_id() -> int | None:
+    """The signed-in user's id, read from the identity map without SQL: after a commit or a rollback
+    (e.g. the database went away) the instance is expired, and ``user.id`` would query the database
+    again while the response is being finished."""
+    user = g.get("user")
+    if user is None:
+        return None
+    state = inspect(user, raiseerr=False)
+    if state is None or state.identity is None:
+        return getattr(user, "id", None)
+    return state.identity[0]
 
 
 def metrics_response(state: dict[str, float]) -> Response:

@@ -13,7 +13,7 @@ from tests.api.entries_helpers import checkin, post
 from tests.conftest import ON_POSTGRES, add_user
 from tests.fakes.fcm_server import FakeFcmServer
 from tests.fakes.webhook_receiver import webhook_receiver
-from tests.worker.test_multiworker import Workers
+from tests.worker.processes import Workers, wait_until
 from worker.webhooks import verify
 
 pytestmark = pytest.mark.skipif(
@@ -21,15 +21,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 SECRET = "e2e-webhook-secret-0123456789"
-
-
-def wait_until(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_urgent_alert_reaches_the_team_within_two_seconds_then_escalates(
@@ -73,7 +64,7 @@ def test_urgent_alert_reaches_the_team_within_two_seconds_then_escalates(
                     is not None
                 )
 
-            assert wait_until(worker_ready, 60), "worker did not start"
+            assert wait_until(worker_ready, 60, interval=0.02), "worker did not start"
             body = checkin(answers={f"q{i}": 1 for i in range(1, 9)} | {"q9": 2})
             response = post(client, world.headers(world.patient_a), "/api/v1/me/checkins", body)
             responded = time.monotonic()
@@ -82,7 +73,7 @@ def test_urgent_alert_reaches_the_team_within_two_seconds_then_escalates(
             def pushed(token):
                 return [q for q in fcm.requests if q.token == token]
 
-            assert wait_until(lambda: pushed("on-duty-phone") and hooks.deliveries, 2.0)
+            assert wait_until(lambda: pushed("on-duty-phone") and hooks.deliveries, 2.0, interval=0.02)
             assert time.monotonic() - responded < 2.0
             message = pushed("on-duty-phone")[0].body["message"]
             alert_id = db.session.scalar(select(Alert.id))
@@ -97,7 +88,7 @@ def test_urgent_alert_reaches_the_team_within_two_seconds_then_escalates(
             assert pushed("backup-phone") == []
 
             # Nobody acknowledges: after the 4 s deadline the backup clinician is paged.
-            assert wait_until(lambda: pushed("backup-phone"), 15.0)
+            assert wait_until(lambda: pushed("backup-phone"), 15.0, interval=0.02)
             db.session.rollback()
             alert = db.session.get(Alert, alert_id)
             assert alert.escalation_level == 1 and [e.kind for e in alert.events][:2] == [

@@ -24,8 +24,10 @@ class WorkerSettings:
     # out mid-send lets another worker send the same prompt again (harmless thanks to the collapse
     # key, but a duplicate). A crashed worker's claims come back after at most this long.
     lease_seconds: float = 120.0
-    # Delivery attempts (claims) per prompt before it is marked undeliverable.
-    max_attempts: int = 5
+    # Delivery attempts (claims) per prompt before it is marked undeliverable. Ten, so that an FCM
+    # outage failing half the requests for minutes gives up on a prompt with odds of at most 2**-10;
+    # with the backoff below the attempts span about 12 minutes on average.
+    max_attempts: int = 10
     # Backoff between attempts: full jitter over [0, min(cap, base * 2**n)], Retry-After as a floor.
     retry_base_seconds: float = 10.0
     retry_cap_seconds: float = 300.0

@@ -13,6 +13,12 @@ Responses are scripted per registration token with :meth:`FakeFcmServer.program`
 ``(status, fcm_error_code, headers)``, e.g.
 ``[(503, "UNAVAILABLE", {"Retry-After": "2"}), (200, None)]``.
 
+Storm mode (:meth:`FakeFcmServer.storm`): for a bounded period that starts with the first request
+after the call, a seeded share of the unscripted requests (default 50%) gets one of the storm's
+error replies instead of the default, e.g. a 500 or a 429 with Retry-After.  Every request is
+recorded with its arrival time (``time.time()``, the clock the worker schedules retries with) and
+the headers it was answered with, so a test can check that retries honour Retry-After.
+
 Built for throughput: HTTP/1.1 keep-alive with Content-Length, TCP_NODELAY, a
 deep listen backlog, daemon handler threads and no per-request logging.
 """
@@ -20,6 +26,7 @@ deep listen backlog, daemon handler threads and no per-request logging.
 import contextlib
 import itertools
 import json
+import random
 import re
 import socket
 import threading
@@ -127,6 +134,9 @@ class RecordedRequest:
     body: Any  # parsed JSON (None if the body was not JSON)
     status: int
     message_id: str | None
+    received_at: float = 0.0  # time.time() when the request had been read
+    response_headers: Mapping[str, str] = field(default_factory=dict)
+    storm: bool = False  # answered by the storm (an injected failure)
 
     @property
     def token(self) -> str | None:
@@ -134,6 +144,33 @@ class RecordedRequest:
             return self.body["message"]["token"]
         except (KeyError, TypeError):
             return None
+
+    @property
+    def retry_after(self) -> float | None:
+        """The Retry-After (delta-seconds) the fake answered with, if any."""
+        for name, value in self.response_headers.items():
+            if name.lower() == "retry-after":
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+        return None
+
+
+@dataclass
+class _Storm:
+    seconds: float
+    failure_rate: float
+    failures: tuple[FakeResponse, ...]
+    rng: random.Random
+    started_at: float | None = None  # set by the first request after storm() was called
+
+    def pick(self, now: float) -> FakeResponse | None:
+        if self.started_at is None:
+            self.started_at = now
+        if now >= self.started_at + self.seconds or self.rng.random() >= self.failure_rate:
+            return None
+        return self.rng.choice(self.failures)
 
 
 class _Server(ThreadingHTTPServer):
@@ -170,6 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(411, b"", {})
             return
         raw = self.rfile.read(int(length))
+        received_at = time.time()
         try:
             body = json.loads(raw)
         except ValueError:
@@ -179,12 +217,12 @@ class _Handler(BaseHTTPRequestHandler):
         match = _SEND_PATH.match(self.path)
         if match is None:
             payload = json.dumps(error_body(404, None, f"unknown path {self.path}")).encode()
-            fake._record(RecordedRequest("POST", self.path, headers, body, 404, None))
+            fake._record(RecordedRequest("POST", self.path, headers, body, 404, None, received_at))
             self._reply(404, payload, {})
             return
         message = body.get("message") if isinstance(body, dict) else None
         token = message.get("token") if isinstance(message, dict) else None
-        response, message_id = fake._next_response(token, match.group(1))
+        response, message_id, stormed = fake._next_response(token, match.group(1), received_at)
         if response.raw_body is not None:
             payload = response.raw_body
         elif response.status == 200:
@@ -195,7 +233,19 @@ class _Handler(BaseHTTPRequestHandler):
                 error_body(response.status, response.error_code, response.message, response.field_violations)
             ).encode()
         # Recorded on arrival (before any delay), so wait_for() counts requests received.
-        fake._record(RecordedRequest("POST", self.path, headers, body, response.status, message_id))
+        fake._record(
+            RecordedRequest(
+                "POST",
+                self.path,
+                headers,
+                body,
+                response.status,
+                message_id,
+                received_at,
+                dict(response.headers),
+                stormed,
+            )
+        )
         delay = response.delay or fake.latency
         if delay:
             time.sleep(delay)
@@ -225,6 +275,7 @@ class FakeFcmServer:
         self._requests: list[RecordedRequest] = []
         self._scripts: dict[str, deque[FakeResponse]] = {}
         self._ids = itertools.count(1)
+        self._storm: _Storm | None = None
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -280,11 +331,41 @@ class FakeFcmServer:
             self._default = as_response(response)
 
     def reset(self) -> None:
-        """Forget recorded requests and scripts and restart message ids at 1 (the default is kept)."""
+        """Forget recorded requests, scripts and any storm and restart message ids at 1 (the default
+        is kept)."""
         with self._cond:
             self._requests.clear()
             self._scripts.clear()
+            self._storm = None
             self._ids = itertools.count(1)
+
+    def storm(
+        self,
+        seconds: float,
+        failures: Sequence[ResponseSpec] = (
+            (500, "INTERNAL"),
+            (429, "QUOTA_EXCEEDED", {"Retry-After": "1"}),
+        ),
+        failure_rate: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        """For ``seconds`` from the next request on, answer a ``failure_rate`` share of the requests
+        without a script with one of ``failures`` (a seeded random pick); then the default again."""
+        if seconds < 0 or not 0.0 <= failure_rate <= 1.0 or not failures:
+            raise ValueError("seconds >= 0, 0 <= failure_rate <= 1 and at least one failure")
+        with self._cond:
+            self._storm = _Storm(
+                seconds, failure_rate, tuple(as_response(f) for f in failures), random.Random(seed)
+            )
+
+    @property
+    def storm_window(self) -> tuple[float, float] | None:
+        """(start, end) of the storm in ``time.time()`` seconds, once its first request arrived."""
+        with self._cond:
+            storm = self._storm
+            if storm is None or storm.started_at is None:
+                return None
+            return storm.started_at, storm.started_at + storm.seconds
 
     # -- inspection ------------------------------------------------------------------------
     @property
@@ -304,11 +385,17 @@ class FakeFcmServer:
             return self._cond.wait_for(lambda: len(self._requests) >= n, timeout=timeout)
 
     # -- used by the handler ---------------------------------------------------------------
-    def _next_response(self, token: str | None, project: str) -> tuple[FakeResponse, str]:
+    def _next_response(self, token: str | None, project: str, now: float) -> tuple[FakeResponse, str, bool]:
+        """The reply, the message name (used when it is a 200) and whether the storm chose it."""
         with self._cond:
             script = self._scripts.get(token) if token is not None else None
-            response = script.popleft() if script else self._default
-            return response, f"projects/{project}/messages/{next(self._ids)}"
+            stormed = None
+            if script:
+                response = script.popleft()
+            else:
+                stormed = self._storm.pick(now) if self._storm is not None else None
+                response = stormed or self._default
+            return response, f"projects/{project}/messages/{next(self._ids)}", stormed is not None
 
     def _record(self, request: RecordedRequest) -> None:
         with self._cond:

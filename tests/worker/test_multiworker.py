@@ -3,13 +3,7 @@ send a prompt twice, and a worker killed mid-batch loses nothing once its lease 
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +16,11 @@ from api.models.prompts import SENT
 from api.models.types import utcnow
 from tests.conftest import ON_POSTGRES
 from tests.fakes.fcm_server import FakeFcmServer
+from tests.worker.processes import Workers, complete_requests, requests_per_prompt, wait_until
 from tests.worker.seed import seed_due_prompts
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="SKIP LOCKED needs PostgreSQL")
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = 5000
 BATCH = 500
 
@@ -37,60 +31,9 @@ def fake_fcm() -> Iterator[FakeFcmServer]:
         yield server
 
 
-class Workers:
-    """``python -m worker`` subprocesses; stopped (SIGTERM, then SIGKILL) at teardown."""
-
-    def __init__(self, database_url: str, fcm_url: str, tmp_path: Path) -> None:
-        self.database_url, self.fcm_url, self.tmp_path = database_url, fcm_url, tmp_path
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, **env: str) -> subprocess.Popen:
-        environ = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "INSTANCE_PATH": str(self.tmp_path / "instance"),
-            "NOTIFIER": "fcm",
-            "FCM_PROJECT_ID": "ic-multiworker",
-            "FCM_ENDPOINT": self.fcm_url,
-            "FCM_STATIC_TOKEN": "multiworker-token",
-            "WORKER_ID": name,
-            "WORKER_DISPATCH_INTERVAL_SECONDS": "0.2",
-            "WORKER_BATCH_SIZE": str(BATCH),
-            "LOG_LEVEL": "INFO",
-            **env,
-        }
-        stderr = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "worker"], cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-        stderr.close()
-        self.procs[name] = proc
-        return proc
-
-    def log_records(self, name: str) -> list[dict]:
-        records = []
-        for line in (self.tmp_path / f"{name}.log").read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 @pytest.fixture
 def workers(app, database_url: str, fake_fcm: FakeFcmServer, tmp_path: Path) -> Iterator[Workers]:
-    running = Workers(database_url, fake_fcm.url, tmp_path)
+    running = Workers(database_url, fake_fcm.url, tmp_path, batch_size=BATCH)
     yield running
     running.stop_all()
 
@@ -98,24 +41,6 @@ def workers(app, database_url: str, fake_fcm: FakeFcmServer, tmp_path: Path) -> 
 def sent_count() -> int:
     db.session.rollback()  # a fresh snapshot, and no transaction left open while workers run
     return db.session.scalar(select(func.count()).select_from(Prompt).where(Prompt.state == SENT))
-
-
-def wait_until(condition, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
-def complete_requests(server: FakeFcmServer) -> list:
-    # A worker killed while writing a request leaves a truncated body behind (parsed as None).
-    return [r for r in server.requests if r.body is not None]
-
-
-def requests_per_prompt(server: FakeFcmServer) -> Counter:
-    return Counter(int(r.body["message"]["data"]["prompt_id"]) for r in complete_requests(server))
 
 
 def test_two_workers_send_each_prompt_exactly_once(app, workers, fake_fcm):
@@ -128,8 +53,12 @@ def test_two_workers_send_each_prompt_exactly_once(app, workers, fake_fcm):
     workers.stop_all()
 
     per_prompt = requests_per_prompt(fake_fcm)
-    assert set(per_prompt) == set(ids)
     duplicates = {pid: n for pid, n in per_prompt.items() if n > 1}
+    print(
+        f"two_workers: sent={PROMPTS} received={len(per_prompt)} lost={len(set(ids) - set(per_prompt))} "
+        f"duplicated={len(duplicates)}"
+    )
+    assert set(per_prompt) == set(ids)
     assert duplicates == {}
     assert fake_fcm.request_count == PROMPTS
     assert all(
@@ -163,8 +92,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(app, workers, fake_fcm):
     assert wait_until(lambda: sent_count() == total, timeout=90), f"sent {sent_count()} of {total}"
 
     per_prompt = requests_per_prompt(fake_fcm)
-    assert set(per_prompt) == set(ids)  # every prompt reached its device
     duplicates = {pid for pid, n in per_prompt.items() if n > 1}
+    print(
+        f"worker_crash: sent={total} received={len(per_prompt)} lost={len(set(ids) - set(per_prompt))} "
+        f"duplicated={len(duplicates)} (the in-flight batch, same collapse key)"
+    )
+    assert set(per_prompt) == set(ids)  # every prompt reached its device
     # Only the batch in flight when the worker died can be sent twice ...
     assert len(duplicates) <= BATCH
     assert all(per_prompt[pid] == 2 for pid in duplicates)
