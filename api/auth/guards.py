@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 from flask import g, request
 from flask_smorest import abort
+from sqlalchemy.orm import joinedload
 
 from api.auth.tokens import decode_access_token
 from api.extensions import db
@@ -24,6 +25,10 @@ def current_user() -> User:
 def auth_required(*roles: str) -> Callable:
     """Admit only a valid access token of an active user with one of `roles`."""
 
+    # Patient endpoints read the patient's profile on nearly every request: load it with the user
+    # (one query, not two).
+    load = [joinedload(User.patient)] if "patient" in roles else []
+
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -34,7 +39,7 @@ def auth_required(*roles: str) -> Callable:
                 claims = decode_access_token(header[7:])
             except jwt.InvalidTokenError:
                 abort(401, message="Invalid or expired access token.")
-            user = db.session.get(User, int(claims["sub"]))
+            user = db.session.get(User, int(claims["sub"]), options=load)
             if user is None or not user.is_active:
                 abort(401, message="Invalid or expired access token.")
             if user.role not in roles:

@@ -35,6 +35,10 @@ blp = Blueprint("me_entries", __name__, url_prefix="/api/v1/me", description="A 
 
 RETRY_NOTE = "Retries with the same Idempotency-Key and body return the original response."
 
+# Instances, not classes, for the submission endpoints (the busiest of the API): given a class, webargs
+# builds a new schema on every request.
+IDEMPOTENCY_HEADER = IdempotencyHeaderSchema()
+
 
 def _reply(outcome: Outcome) -> Response:
     response = jsonify(outcome.body)
@@ -45,8 +49,8 @@ def _reply(outcome: Outcome) -> Response:
 
 
 @blp.route("/checkins", methods=["POST"])
-@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
-@blp.arguments(CheckInCreateSchema)
+@blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
+@blp.arguments(CheckInCreateSchema())
 @blp.response(201, CheckInSchema, description=f"Stored. {RETRY_NOTE}")
 @blp.alt_response(200, schema=CheckInSchema, description="This client_uuid was already stored")
 @blp.alt_response(422, description="Invalid fields, or the Idempotency-Key was used with another body")
@@ -58,8 +62,8 @@ def post_checkin(data: dict, idempotency_key: str) -> Response:
 
 
 @blp.route("/checkins:batch", methods=["POST"])
-@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
-@blp.arguments(BatchSchema)
+@blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
+@blp.arguments(BatchSchema())
 @blp.response(200, BatchResultSchema, description="One result per entry; each succeeds or fails on its own")
 @auth_required("patient")
 def post_batch(data: dict, idempotency_key: str) -> Response:
@@ -83,8 +87,8 @@ def get_trends(query: dict) -> dict:
 
 
 @blp.route("/reflections", methods=["POST"])
-@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
-@blp.arguments(ReflectionCreateSchema)
+@blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
+@blp.arguments(ReflectionCreateSchema())
 @blp.response(201, ReflectionSchema, description=f"Stored, encrypted at rest. {RETRY_NOTE}")
 @blp.alt_response(200, schema=ReflectionSchema, description="This client_uuid was already stored")
 @auth_required("patient")
