@@ -7,15 +7,27 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
+from werkzeug.routing import IntegerConverter
 
 from api.config import load_config
 from api.error_handlers import database_error, unexpected_error
 from api.extensions import api, db, limiter, migrate
 from api.observability import configure_logging, init_observability
+from schemas.common import MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: a larger number matches no route (404, as for an unknown id) instead of
+    overflowing in the database driver (500), and the OpenAPI document states the bound."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("INSTANCE_PATH") or None)
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.config.update(load_config(app.instance_path, config))
     if not app.config.get("TESTING"):
         configure_logging(os.environ.get("LOG_LEVEL", "INFO"))

@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from schemas.common import TimeZoneField, email_field, password_field
+from schemas.common import TimeZoneField, email_field, id_field, password_field
 
 ROLES = ("admin", "clinician", "patient")
 
@@ -47,13 +47,13 @@ class CareTeamCreateSchema(ma.Schema):
 class CareTeamPatchSchema(ma.Schema):
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     contact_phone = ma.fields.String(validate=ma.validate.Length(max=40), allow_none=True)
-    clinician_ids = ma.fields.List(ma.fields.Integer(), validate=ma.validate.Length(max=200))
+    clinician_ids = ma.fields.List(id_field(), validate=ma.validate.Length(max=200))
     on_duty_ids = ma.fields.List(
-        ma.fields.Integer(),
+        id_field(),
         validate=ma.validate.Length(max=200),
         metadata={"description": "Members who receive alerts first"},
     )
-    backup_clinician_id = ma.fields.Integer(
+    backup_clinician_id = id_field(
         allow_none=True, metadata={"description": "Receives an alert nobody acknowledged"}
     )
     webhook_url = ma.fields.URL(
@@ -85,7 +85,7 @@ class EnrolSchema(ma.Schema):
     email = email_field(required=True)
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     timezone = TimeZoneField(required=True)
-    care_team_id = ma.fields.Integer(allow_none=True)
+    care_team_id = id_field(allow_none=True)
 
 
 class PatientSchema(ma.Schema):

@@ -2,6 +2,8 @@
 
 import marshmallow as ma
 
+from schemas.common import id_field
+
 SEVERITIES = ("low", "medium", "high", "urgent")
 STATES = ("open", "acknowledged", "resolved")
 OUTCOMES = ("contacted", "no_action_needed", "escalated_to_emergency_services", "other")
@@ -13,7 +15,7 @@ class AlertQuerySchema(ma.Schema):
         metadata={"description": "Default: open and acknowledged"},
     )
     severity = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(SEVERITIES)))
-    patient_id = ma.fields.Integer()
+    patient_id = id_field()
     limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(min=1, max=500))
 
 

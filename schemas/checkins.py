@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from schemas.common import AwareDateTime
+from schemas.common import AwareDateTime, id_field
 
 
 class IdempotencyHeaderSchema(ma.Schema):
@@ -28,7 +28,7 @@ class CheckInCreateSchema(ma.Schema):
     instrument_version = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=16))
     answers = ma.fields.Dict(keys=ma.fields.String(), required=True)
     recorded_at = AwareDateTime(required=True, metadata={"description": "When the patient filled it in"})
-    prompt_id = ma.fields.Integer(allow_none=True, load_default=None)
+    prompt_id = id_field(allow_none=True, load_default=None)
 
 
 class CrisisResourceSchema(ma.Schema):
@@ -111,7 +111,7 @@ class ReflectionCreateSchema(ma.Schema):
         validate=ma.validate.Length(max=20),
     )
     recorded_at = AwareDateTime(required=True)
-    prompt_id = ma.fields.Integer(allow_none=True, load_default=None)
+    prompt_id = id_field(allow_none=True, load_default=None)
 
 
 class ReflectionSchema(ma.Schema):

@@ -27,6 +27,16 @@ class AwareDateTime(ma.fields.AwareDateTime):
     """ISO 8601 with an offset; naive times are rejected rather than guessed."""
 
 
+# Primary keys are INTEGER columns (32-bit on PostgreSQL): a larger number names no row, and would overflow
+# in the database driver (a 500) if it reached a query.
+MAX_ID = 2**31 - 1
+
+
+def id_field(**kwargs: Any) -> ma.fields.Integer:
+    """A reference to a row by its id, 1..MAX_ID (the range is stated in the OpenAPI document)."""
+    return ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
 def email_field(**kwargs: Any) -> ma.fields.Email:
     return ma.fields.Email(validate=ma.validate.Length(max=254), **kwargs)
 

@@ -2,6 +2,8 @@
 
 import marshmallow as ma
 
+from schemas.common import MAX_ID, id_field
+
 # Mirrors api.models.prompts.PROMPT_STATES (schemas import nothing from the app; a test checks it).
 PROMPT_STATES = ("scheduled", "sent", "delivered", "opened", "completed", "expired", "cancelled")
 PATIENT_VISIBLE_STATES = tuple(s for s in PROMPT_STATES if s != "cancelled")
@@ -36,9 +38,9 @@ class PatientPromptSchema(ma.Schema):
 
 class CarePromptsQuerySchema(ma.Schema):
     state = ma.fields.String(validate=ma.validate.OneOf(PROMPT_STATES))
-    dosing_session_id = ma.fields.Integer()
+    dosing_session_id = id_field()
     limit = ma.fields.Integer(load_default=500, validate=ma.validate.Range(min=1, max=1000))
-    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0))
+    offset = ma.fields.Integer(load_default=0, validate=ma.validate.Range(min=0, max=MAX_ID))
 
 
 class PromptLedgerSchema(PatientPromptSchema):

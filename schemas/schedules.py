@@ -2,7 +2,7 @@
 
 import marshmallow as ma
 
-from schemas.common import AwareDateTime, TimeZoneField
+from schemas.common import AwareDateTime, TimeZoneField, id_field
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
@@ -123,7 +123,7 @@ class PatientScheduleSchema(ma.Schema):
 
 
 class PatientSchedulePatchSchema(ma.Schema):
-    template_id = ma.fields.Integer(allow_none=True, metadata={"description": "null: use the default"})
+    template_id = id_field(allow_none=True, metadata={"description": "null: use the default"})
     quiet_start = hhmm_field()
     quiet_end = hhmm_field()
     planned_sessions = ma.fields.Integer(

@@ -50,7 +50,7 @@ def show_team(team_id: int) -> CareTeam:
 
 
 @blp.route("/care-teams/<int:team_id>", methods=["PATCH"])
-@blp.arguments(CareTeamPatchSchema)
+@blp.arguments(CareTeamPatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, CareTeamSchema)
 @auth_required("admin")
 def patch_team(body: dict, team_id: int) -> CareTeam:
@@ -73,7 +73,7 @@ def add_user(body: dict) -> User:
 
 
 @blp.route("/users/<int:user_id>", methods=["PATCH"])
-@blp.arguments(UserPatchSchema)
+@blp.arguments(UserPatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, UserSchema)
 @auth_required("admin")
 def patch_user(body: dict, user_id: int) -> User:

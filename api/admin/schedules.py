@@ -51,7 +51,7 @@ def show_schedule(template_id: int) -> ScheduleTemplate:
 
 
 @blp.route("/schedules/<int:template_id>", methods=["PATCH"])
-@blp.arguments(ScheduleTemplatePatchSchema)
+@blp.arguments(ScheduleTemplatePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, ScheduleTemplateSchema)
 @auth_required("admin")
 def patch_schedule(body: dict, template_id: int) -> ScheduleTemplate:

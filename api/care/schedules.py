@@ -40,7 +40,7 @@ def show_schedule(patient_id: int) -> dict:
 
 
 @blp.route("/patients/<int:patient_id>/schedule", methods=["PATCH"])
-@blp.arguments(PatientSchedulePatchSchema)
+@blp.arguments(PatientSchedulePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, PatientScheduleSchema)
 @auth_required("clinician")
 def patch_schedule(body: dict, patient_id: int) -> dict:

@@ -36,7 +36,7 @@ def show() -> dict:
 
 
 @blp.route("", methods=["PATCH"])
-@blp.arguments(MePatchSchema)
+@blp.arguments(MePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, MeSchema)
 @auth_required("patient", "clinician", "admin")
 def patch(body: dict) -> dict:
