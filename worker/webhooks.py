@@ -12,6 +12,10 @@ import requests
 SIGNATURE_HEADER = "X-Companion-Signature"
 TIMESTAMP_HEADER = "X-Companion-Timestamp"
 
+# One keep-alive session per process: a paging system is usually the same host every time, and a fresh
+# TLS handshake per alert would add to the time until a clinician is paged.
+_session = requests.Session()
+
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """`sha256=<hex>` over "<timestamp>.<body>", so a captured request cannot be replayed later with a
@@ -40,7 +44,7 @@ def post_webhook(url: str, secret: str, payload: dict, timeout: float = 5.0) -> 
         SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout)
+        response = _session.post(url, data=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         raise WebhookError(type(exc).__name__) from exc
     if not 200 <= response.status_code < 300:

@@ -57,7 +57,7 @@ def worker_health(now: datetime) -> dict[str, Any]:
             select(hb.job, func.max(hb.last_success_at), func.max(hb.last_error_at))
             .group_by(hb.job)
             .order_by(hb.job)
-        ).tuples()
+        )
     }
     since = now - WORKER_LISTED_FOR
     recent = select(hb).where(or_(hb.last_success_at > since, hb.last_error_at > since))
