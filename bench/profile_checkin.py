@@ -2,7 +2,6 @@
 PostgreSQL, under pyinstrument, with the production settings that matter for the path (JSON access log,
 Prometheus multiprocess metrics, Fernet keys from the environment).
 
-    .venv/bin/pip install pyinstrument      # ad hoc: not a project dependency
     .venv/bin/python bench/profile_checkin.py [--checkins 400] [--patients 100] \
         [--out bench/profiles/checkin.txt] [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
@@ -49,6 +48,7 @@ from _common import (  # noqa: E402
     seed_team,
     server_env,
 )
+from pyinstrument import Profiler  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -86,10 +86,6 @@ def main() -> None:
     parser.add_argument("--show-all", action="store_true", help="keep library frames in the profile")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
-    try:
-        from pyinstrument import Profiler
-    except ImportError:
-        sys.exit("pyinstrument is not installed: .venv/bin/pip install pyinstrument")
 
     machine_line("start")
     name, url = fresh_database(args.database_url, "ic_bench_profile")

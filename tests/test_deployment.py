@@ -10,9 +10,16 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_services_present():
-    assert set(COMPOSE["services"]) == {"db", "api", "worker"}
+    assert set(COMPOSE["services"]) == {"db", "redis", "api", "worker"}
     assert COMPOSE["services"]["db"]["image"].startswith("postgres:16")
     assert "healthcheck" in COMPOSE["services"]["db"] and "db-data" in COMPOSE["volumes"]
+    assert "healthcheck" in COMPOSE["services"]["redis"]
+
+
+def test_api_processes_share_the_rate_limit_storage():
+    env = COMPOSE["services"]["api"]["environment"]
+    assert env["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+    assert set(COMPOSE["services"]["api"]["depends_on"]) == {"db", "redis"}
 
 
 def test_api_runs_migrations_then_the_same_gunicorn_entry_point_as_make_run():
@@ -34,7 +41,10 @@ def test_environment_variables_are_ones_the_code_reads():
     env = COMPOSE["services"]["api"]["environment"]
     code = "\n".join(p.read_text() for p in [*(ROOT / "api").rglob("*.py"), *(ROOT / "worker").rglob("*.py")])
     for name in env:
-        assert f'"{name}"' in code or name in ("PROMETHEUS_MULTIPROC_DIR", "GOOGLE_APPLICATION_CREDENTIALS"), name
+        assert f'"{name}"' in code or name in (
+            "PROMETHEUS_MULTIPROC_DIR",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ), name
     assert env["APP_ENV"] == "production" and env["DATABASE_URL"].startswith("postgresql+psycopg://")
     assert COMPOSE["services"]["worker"]["environment"] == env
 

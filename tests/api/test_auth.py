@@ -1,14 +1,20 @@
 """Sign-in, refresh rotation with reuse detection, logout, invites and rate limiting."""
 
+import uuid
 from datetime import timedelta
 
 import jwt
+import pytest
+from flask import Flask
 from sqlalchemy import select
 
+from api import create_app
 from api.extensions import db
 from api.models import Invite, RefreshToken
 from api.models.types import utcnow
 from tests.conftest import PASSWORD
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def login(client, email, password=PASSWORD, ip="10.0.0.1"):
@@ -111,6 +117,37 @@ def test_login_is_rate_limited_per_account(client, world):
     assert "Retry-After" in blocked.headers
     # Other accounts are unaffected.
     assert login(client, "pat.b@example.org", ip="10.0.2.2").status_code == 200
+
+
+def test_login_limits_are_shared_between_processes_through_redis(world, database_url, tmp_path):
+    """With RATELIMIT_STORAGE_URI on Redis (docker-compose sets it), every API process counts the same
+    attempts: five wrong passwords in one process and the sixth try in another is refused."""
+    redis = pytest.importorskip("redis").Redis.from_url(REDIS_URL)
+    try:
+        redis.ping()
+    except OSError:
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    prefix = f"test-{uuid.uuid4()}"
+
+    def process() -> Flask:
+        return create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "REFLECTION_KEYS_FILE": str(tmp_path / "reflection.keys"),
+                "RATELIMIT_STORAGE_URI": REDIS_URL,
+                "RATELIMIT_KEY_PREFIX": prefix,
+            }
+        )
+
+    try:
+        first = process().test_client()
+        assert [login(first, "pat.a@example.org", "wrong").status_code for _ in range(5)] == [401] * 5
+        second = process().test_client()
+        assert login(second, "pat.a@example.org").status_code == 429
+    finally:
+        for key in redis.scan_iter(f"*{prefix}*"):
+            redis.delete(key)
 
 
 def test_login_is_rate_limited_per_ip(client, world):
