@@ -57,7 +57,9 @@ def run_once(user_id: int, key: str, digest: str, work: Callable[[], tuple[int, 
         try:
             status, body = work()
             db.session.add(
-                IdempotencyRecord(user_id=user_id, key=key, fingerprint=digest, status_code=status, response_body=body)
+                IdempotencyRecord(
+                    user_id=user_id, key=key, fingerprint=digest, status_code=status, response_body=body
+                )
             )
             db.session.commit()
         except IntegrityError:

@@ -7,15 +7,18 @@ from api.models import Device, PatientProfile, User
 
 
 def test_create_admin(app):
-    result = app.test_cli_runner().invoke(args=["create-admin", "--email", "Root@Example.org",
-                                                "--password", "a long password"])
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "Root@Example.org", "--password", "a long password"]
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(User).where(User.email == "root@example.org"))
     assert user.role == "admin" and user.password_hash.startswith("$argon2id$")
 
 
 def test_create_admin_rejects_short_password(app):
-    result = app.test_cli_runner().invoke(args=["create-admin", "--email", "a@example.org", "--password", "short"])
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "a@example.org", "--password", "short"]
+    )
     assert result.exit_code != 0
     assert db.session.scalar(select(User)) is None
 

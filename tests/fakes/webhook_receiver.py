@@ -34,8 +34,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
-                    receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, raw,
-                                                        time.monotonic()))
+                    receiver.deliveries.append(
+                        Delivery({k.lower(): v for k, v in self.headers.items()}, raw, time.monotonic())
+                    )
                     receiver._lock.notify_all()
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
