@@ -19,19 +19,19 @@ blp = Blueprint("admin_data_rights", __name__, url_prefix="/api/v1/admin/patient
 
 
 @blp.route("/<int:patient_id>", methods=["PATCH"])
+@auth_required("admin")
 @blp.arguments(PatientAdminPatchSchema)
 @blp.response(200, PatientAdminSchema)
-@auth_required("admin")
 def patch_patient(body: dict, patient_id: int) -> PatientProfile:
     """Set or lift the legal hold."""
     return set_legal_hold(get_patient(patient_id), body["legal_hold"])
 
 
 @blp.route("/<int:patient_id>", methods=["DELETE"])
+@auth_required("admin")
 @blp.arguments(ErasureRequestSchema)
 @blp.response(200, ErasureResultSchema)
 @blp.alt_response(409, description="The patient is under legal hold")
-@auth_required("admin")
 def erase(body: dict, patient_id: int) -> dict:
     """Erase the patient's data (irreversible). Alerts are kept only as de-identified counts; the
     audit log keeps who erased, when, why and how many rows."""

@@ -16,24 +16,24 @@ blp = Blueprint("admin_flag_rules", __name__, url_prefix="/api/v1/admin/flag-rul
 
 
 @blp.route("", methods=["GET"])
-@blp.response(200, FlagRulesSchema(many=True))
 @auth_required("admin")
+@blp.response(200, FlagRulesSchema(many=True))
 def list_flag_rules() -> list[dict]:
     return [flag_rules_view(t) for t in db.session.scalars(select(CareTeam.id).order_by(CareTeam.id))]
 
 
 @blp.route("/<int:team_id>", methods=["GET"])
-@blp.response(200, FlagRulesSchema)
 @auth_required("admin")
+@blp.response(200, FlagRulesSchema)
 def show_flag_rules(team_id: int) -> dict:
     get_care_team(team_id)
     return flag_rules_view(team_id)
 
 
 @blp.route("/<int:team_id>", methods=["PUT"])
+@auth_required("admin")
 @blp.arguments(FlagRulesSchema)
 @blp.response(200, FlagRulesSchema)
-@auth_required("admin")
 def put_flag_rules(body: dict, team_id: int) -> dict:
     get_care_team(team_id)
     errors = save_flag_rules(team_id, body["thresholds"], current_user())

@@ -28,53 +28,53 @@ blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Admi
 
 
 @blp.route("/care-teams", methods=["GET"])
-@blp.response(200, CareTeamSchema(many=True))
 @auth_required("admin")
+@blp.response(200, CareTeamSchema(many=True))
 def list_teams() -> list[CareTeam]:
     return list(db.session.scalars(select(CareTeam).order_by(CareTeam.id)))
 
 
 @blp.route("/care-teams", methods=["POST"])
+@auth_required("admin")
 @blp.arguments(CareTeamCreateSchema)
 @blp.response(201, CareTeamSchema)
-@auth_required("admin")
 def add_team(body: dict) -> CareTeam:
     return create_care_team(body["name"], body.get("contact_phone"))
 
 
 @blp.route("/care-teams/<int:team_id>", methods=["GET"])
-@blp.response(200, CareTeamSchema)
 @auth_required("admin")
+@blp.response(200, CareTeamSchema)
 def show_team(team_id: int) -> CareTeam:
     return get_care_team(team_id)
 
 
 @blp.route("/care-teams/<int:team_id>", methods=["PATCH"])
+@auth_required("admin")
 @blp.arguments(CareTeamPatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, CareTeamSchema)
-@auth_required("admin")
 def patch_team(body: dict, team_id: int) -> CareTeam:
     return update_care_team(get_care_team(team_id), body)
 
 
 @blp.route("/users", methods=["GET"])
-@blp.response(200, UserSchema(many=True))
 @auth_required("admin")
+@blp.response(200, UserSchema(many=True))
 def list_users() -> list[User]:
     return list(db.session.scalars(select(User).where(User.role != "patient").order_by(User.id)))
 
 
 @blp.route("/users", methods=["POST"])
+@auth_required("admin")
 @blp.arguments(StaffCreateSchema)
 @blp.response(201, UserSchema)
-@auth_required("admin")
 def add_user(body: dict) -> User:
     return create_staff_user(body["email"], body["display_name"], body["role"], body["password"])
 
 
 @blp.route("/users/<int:user_id>", methods=["PATCH"])
+@auth_required("admin")
 @blp.arguments(UserPatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, UserSchema)
-@auth_required("admin")
 def patch_user(body: dict, user_id: int) -> User:
     return update_user(db.get_or_404(User, user_id, description="No such user."), body)

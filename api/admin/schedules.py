@@ -28,49 +28,49 @@ blp = Blueprint(
 
 
 @blp.route("/schedules", methods=["GET"])
-@blp.response(200, ScheduleTemplateSchema(many=True))
 @auth_required("admin")
+@blp.response(200, ScheduleTemplateSchema(many=True))
 def list_schedules() -> list[ScheduleTemplate]:
     return list_templates()
 
 
 @blp.route("/schedules", methods=["POST"])
+@auth_required("admin")
 @blp.arguments(ScheduleTemplateCreateSchema)
 @blp.response(201, ScheduleTemplateSchema)
-@auth_required("admin")
 def add_schedule(body: dict) -> ScheduleTemplate:
     """Create a template; the rules are validated together (422 with errors per rule and field)."""
     return create_template(body["name"], body["rules"], body["is_default"])
 
 
 @blp.route("/schedules/<int:template_id>", methods=["GET"])
-@blp.response(200, ScheduleTemplateSchema)
 @auth_required("admin")
+@blp.response(200, ScheduleTemplateSchema)
 def show_schedule(template_id: int) -> ScheduleTemplate:
     return get_template(template_id)
 
 
 @blp.route("/schedules/<int:template_id>", methods=["PATCH"])
+@auth_required("admin")
 @blp.arguments(ScheduleTemplatePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, ScheduleTemplateSchema)
-@auth_required("admin")
 def patch_schedule(body: dict, template_id: int) -> ScheduleTemplate:
     """Edit; the version goes up and every patient following the template is re-planned."""
     return update_template(get_template(template_id), body)
 
 
 @blp.route("/schedules/<int:template_id>", methods=["DELETE"])
-@blp.response(204)
 @auth_required("admin")
+@blp.response(204)
 def remove_schedule(template_id: int) -> None:
     """409 for the default template and for templates assigned to patients."""
     delete_template(get_template(template_id))
 
 
 @blp.route("/schedules/<int:template_id>/preview", methods=["GET"])
+@auth_required("admin")
 @blp.arguments(PreviewQuerySchema, location="query")
 @blp.response(200, PreviewSchema)
-@auth_required("admin")
 def preview_schedule(query: dict, template_id: int) -> dict:
     """The timeline for a hypothetical dose, and notifications per local day."""
     return preview_template(

@@ -23,7 +23,9 @@ def current_user() -> User:
 
 
 def auth_required(*roles: str) -> Callable:
-    """Admit only a valid access token of an active user with one of `roles`."""
+    """Admit only a valid access token of an active user with one of `roles`. Goes right under
+    `@blp.route`, so the caller is checked before the request is parsed: an anonymous or wrong-role
+    request gets 401/403, never a 422 that describes the body it may not send."""
 
     # Patient endpoints read the patient's profile on nearly every request: load it with the user
     # (one query, not two).

@@ -15,9 +15,9 @@ blp = Blueprint("care_alerts", __name__, url_prefix="/api/v1/care/alerts", descr
 
 
 @blp.route("", methods=["GET"])
+@auth_required("clinician")
 @blp.arguments(AlertQuerySchema, location="query")
 @blp.response(200, AlertSchema(many=True))
-@auth_required("clinician")
 def list_alerts(query: dict) -> list[Alert]:
     """Most severe first, then oldest first."""
     alerts = alert_queue(
@@ -30,8 +30,8 @@ def list_alerts(query: dict) -> list[Alert]:
 
 
 @blp.route("/<int:alert_id>", methods=["GET"])
-@blp.response(200, AlertDetailSchema)
 @auth_required("clinician")
+@blp.response(200, AlertDetailSchema)
 def show_alert(alert_id: int) -> Alert:
     alert = alert_for_clinician(current_user(), alert_id)
     audit("read", "alert", alert.id, patient_id=alert.patient_id)
@@ -40,16 +40,16 @@ def show_alert(alert_id: int) -> Alert:
 
 
 @blp.route("/<int:alert_id>/acknowledge", methods=["POST"])
-@blp.response(200, AlertSchema)
 @auth_required("clinician")
+@blp.response(200, AlertSchema)
 def acknowledge_alert(alert_id: int) -> Alert:
     return acknowledge(alert_for_clinician(current_user(), alert_id), current_user())
 
 
 @blp.route("/<int:alert_id>/resolve", methods=["POST"])
+@auth_required("clinician")
 @blp.arguments(ResolveSchema)
 @blp.response(200, AlertSchema)
-@auth_required("clinician")
 def resolve_alert(body: dict, alert_id: int) -> Alert:
     return resolve(
         alert_for_clinician(current_user(), alert_id), current_user(), body["note"], body["outcome"]

@@ -24,27 +24,27 @@ blp = Blueprint(
 
 
 @blp.route("/<int:patient_id>/checkins", methods=["GET"])
+@auth_required("clinician")
 @blp.arguments(CheckInQuerySchema, location="query")
 @blp.response(200, CheckInPageSchema)
-@auth_required("clinician")
 def patient_checkins(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
     return checkin_page(patient_id, query)
 
 
 @blp.route("/<int:patient_id>/trends", methods=["GET"])
+@auth_required("clinician")
 @blp.arguments(TrendQuerySchema, location="query")
 @blp.response(200, TrendsSchema)
-@auth_required("clinician")
 def patient_trends(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
     return read_trends(patient_id, query.get("since"))
 
 
 @blp.route("/<int:patient_id>/reflections", methods=["GET"])
+@auth_required("clinician")
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, ReflectionPageSchema)
-@auth_required("clinician")
 def patient_reflections(query: dict, patient_id: int) -> dict:
     patient_for_clinician(current_user(), patient_id)
     return reflection_page(patient_id, query.get("cursor"), query["limit"])

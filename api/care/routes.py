@@ -15,8 +15,8 @@ blp = Blueprint("care", __name__, url_prefix="/api/v1/care", description="Care t
 
 
 @blp.route("/patients", methods=["GET"])
-@blp.response(200, PatientSchema(many=True))
 @auth_required("clinician")
+@blp.response(200, PatientSchema(many=True))
 def list_patients() -> list[PatientProfile]:
     patients = patients_visible_to(current_user())
     audit("list", "patient", detail=f"count={len(patients)}")
@@ -25,9 +25,9 @@ def list_patients() -> list[PatientProfile]:
 
 
 @blp.route("/patients", methods=["POST"])
+@auth_required("clinician")
 @blp.arguments(EnrolSchema)
 @blp.response(201, EnrolledSchema)
-@auth_required("clinician")
 def enrol(body: dict) -> dict:
     user, code, invite = enrol_patient(
         current_user(), body["email"], body["display_name"], body["timezone"], body.get("care_team_id")
@@ -36,8 +36,8 @@ def enrol(body: dict) -> dict:
 
 
 @blp.route("/patients/<int:patient_id>", methods=["GET"])
-@blp.response(200, PatientSchema)
 @auth_required("clinician")
+@blp.response(200, PatientSchema)
 def show_patient(patient_id: int) -> PatientProfile:
     profile = patient_for_clinician(current_user(), patient_id)
     audit("read", "patient", patient_id, patient_id=patient_id)
@@ -46,8 +46,8 @@ def show_patient(patient_id: int) -> PatientProfile:
 
 
 @blp.route("/patients/<int:patient_id>/invite", methods=["POST"])
-@blp.response(201, InviteSchema)
 @auth_required("clinician")
+@blp.response(201, InviteSchema)
 def new_invite(patient_id: int) -> dict:
     profile = patient_for_clinician(current_user(), patient_id)
     code, invite = reissue_invite(profile.user)

@@ -33,32 +33,32 @@ blp = Blueprint(
 
 
 @blp.route("/patients/<int:patient_id>/schedule", methods=["GET"])
-@blp.response(200, PatientScheduleSchema)
 @auth_required("clinician")
+@blp.response(200, PatientScheduleSchema)
 def show_schedule(patient_id: int) -> dict:
     return read_schedule(patient_for_clinician(current_user(), patient_id))
 
 
 @blp.route("/patients/<int:patient_id>/schedule", methods=["PATCH"])
+@auth_required("clinician")
 @blp.arguments(PatientSchedulePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, PatientScheduleSchema)
-@auth_required("clinician")
 def patch_schedule(body: dict, patient_id: int) -> dict:
     """Template, quiet hours, planned sessions; re-plans the patient's unsent prompts."""
     return update_schedule(current_user(), patient_for_clinician(current_user(), patient_id), body)
 
 
 @blp.route("/patients/<int:patient_id>/dosing-sessions", methods=["GET"])
-@blp.response(200, DosingSessionSchema(many=True))
 @auth_required("clinician")
+@blp.response(200, DosingSessionSchema(many=True))
 def list_dosing_sessions(patient_id: int) -> list:
     return list_sessions(patient_for_clinician(current_user(), patient_id))
 
 
 @blp.route("/patients/<int:patient_id>/dosing-sessions", methods=["POST"])
+@auth_required("clinician")
 @blp.arguments(DosingSessionCreateSchema)
 @blp.response(201, DosingSessionResultSchema)
-@auth_required("clinician")
 def add_dosing_session(body: dict, patient_id: int) -> dict:
     """Record a dosing session; all its prompts are planned at once."""
     profile = patient_for_clinician(current_user(), patient_id)
@@ -67,9 +67,9 @@ def add_dosing_session(body: dict, patient_id: int) -> dict:
 
 
 @blp.route("/patients/<int:patient_id>/dosing-sessions/<int:session_id>", methods=["PATCH"])
+@auth_required("clinician")
 @blp.arguments(DosingSessionPatchSchema)
 @blp.response(200, DosingSessionResultSchema)
-@auth_required("clinician")
 def patch_dosing_session(body: dict, patient_id: int, session_id: int) -> dict:
     """Correct the start time; unsent prompts are re-planned, sent ones stay as they were."""
     session = get_session(patient_for_clinician(current_user(), patient_id), session_id)
@@ -78,8 +78,8 @@ def patch_dosing_session(body: dict, patient_id: int, session_id: int) -> dict:
 
 
 @blp.route("/patients/<int:patient_id>/dosing-sessions/<int:session_id>", methods=["DELETE"])
-@blp.response(200, DosingSessionResultSchema)
 @auth_required("clinician")
+@blp.response(200, DosingSessionResultSchema)
 def delete_dosing_session(patient_id: int, session_id: int) -> dict:
     """Cancel the session (kept, with cancelled_at); its unsent prompts are cancelled."""
     session = get_session(patient_for_clinician(current_user(), patient_id), session_id)
@@ -88,9 +88,9 @@ def delete_dosing_session(patient_id: int, session_id: int) -> dict:
 
 
 @blp.route("/patients/<int:patient_id>/prompts", methods=["GET"])
+@auth_required("clinician")
 @blp.arguments(CarePromptsQuerySchema, location="query")
 @blp.response(200, PromptLedgerSchema(many=True))
-@auth_required("clinician")
 def list_prompts(query: dict, patient_id: int) -> list[Prompt]:
     """The prompt ledger with every timestamp, in due order."""
     patient_for_clinician(current_user(), patient_id)
@@ -100,8 +100,8 @@ def list_prompts(query: dict, patient_id: int) -> list[Prompt]:
 
 
 @blp.route("/patients/<int:patient_id>/adherence", methods=["GET"])
-@blp.response(200, AdherenceSchema)
 @auth_required("clinician")
+@blp.response(200, AdherenceSchema)
 def show_adherence(patient_id: int) -> dict:
     """Last 7 and 28 days: due, sent, completed, expired, open, completion rate."""
     patient_for_clinician(current_user(), patient_id)

@@ -29,8 +29,8 @@ def _fhir(resource: dict[str, Any]) -> Response:
 
 
 @blp.route("/care/patients/<int:patient_id>/fhir", methods=["GET"])
-@blp.response(200, FhirBundleSchema, content_type=FHIR_JSON)
 @auth_required("clinician")
+@blp.response(200, FhirBundleSchema, content_type=FHIR_JSON)
 def patient_fhir(patient_id: int) -> Response:
     """The patient's record as a FHIR R4 Bundle (type collection)."""
     profile = patient_for_clinician(current_user(), patient_id)
@@ -42,8 +42,8 @@ def patient_fhir(patient_id: int) -> Response:
 
 
 @blp.route("/fhir/Questionnaire/<questionnaire_id>", methods=["GET"])
-@blp.response(200, FhirQuestionnaireSchema, content_type=FHIR_JSON)
 @auth_required("patient", "clinician", "admin")
+@blp.response(200, FhirQuestionnaireSchema, content_type=FHIR_JSON)
 def questionnaire(questionnaire_id: str) -> Response:
     """An enabled instrument as a FHIR R4 Questionnaire (id as in /instruments, `_` written `-`)."""
     instrument = instrument_for_questionnaire_id(questionnaire_id)

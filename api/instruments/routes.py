@@ -13,8 +13,8 @@ blp = Blueprint("instruments", __name__, url_prefix="/api/v1", description="Inst
 
 
 @blp.route("/instruments", methods=["GET"])
-@blp.response(200, InstrumentSchema(many=True))
 @auth_required("patient", "clinician", "admin")
+@blp.response(200, InstrumentSchema(many=True))
 def list_instruments() -> list[dict]:
     """Enabled instruments (admins see all, with `enabled`)."""
     enabled = enabled_ids()
@@ -23,8 +23,8 @@ def list_instruments() -> list[dict]:
 
 
 @blp.route("/instruments/<instrument_id>", methods=["GET"])
-@blp.response(200, InstrumentSchema)
 @auth_required("patient", "clinician", "admin")
+@blp.response(200, InstrumentSchema)
 def show_instrument(instrument_id: str) -> dict:
     instrument = enabled_instrument(instrument_id)
     if instrument is None and not (current_user().role == "admin" and instrument_id in CATALOGUE):
@@ -33,9 +33,9 @@ def show_instrument(instrument_id: str) -> dict:
 
 
 @blp.route("/admin/instruments/<instrument_id>", methods=["PATCH"])
+@auth_required("admin")
 @blp.arguments(InstrumentSettingSchema)
 @blp.response(200, InstrumentSchema)
-@auth_required("admin")
 def patch_instrument(body: dict, instrument_id: str) -> dict:
     set_enabled(instrument_id, body["enabled"], current_user().id)
     return instrument_to_dict(CATALOGUE[instrument_id]) | {"enabled": body["enabled"]}

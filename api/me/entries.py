@@ -49,12 +49,12 @@ def _reply(outcome: Outcome) -> Response:
 
 
 @blp.route("/checkins", methods=["POST"])
+@auth_required("patient")
 @blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
 @blp.arguments(CheckInCreateSchema())
 @blp.response(201, CheckInSchema, description=f"Stored. {RETRY_NOTE}")
 @blp.alt_response(200, schema=CheckInSchema, description="This client_uuid was already stored")
 @blp.alt_response(422, description="Invalid fields, or the Idempotency-Key was used with another body")
-@auth_required("patient")
 def post_checkin(data: dict, idempotency_key: str) -> Response:
     return _reply(
         submit_entry(current_user(), "checkin", idempotency_key, request.path, request.get_json(), data)
@@ -62,36 +62,36 @@ def post_checkin(data: dict, idempotency_key: str) -> Response:
 
 
 @blp.route("/checkins:batch", methods=["POST"])
+@auth_required("patient")
 @blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
 @blp.arguments(BatchSchema())
 @blp.response(200, BatchResultSchema, description="One result per entry; each succeeds or fails on its own")
-@auth_required("patient")
 def post_batch(data: dict, idempotency_key: str) -> Response:
     return _reply(submit_batch(current_user(), idempotency_key, request.path, request.get_json()))
 
 
 @blp.route("/checkins", methods=["GET"])
+@auth_required("patient")
 @blp.arguments(CheckInQuerySchema, location="query")
 @blp.response(200, CheckInPageSchema)
-@auth_required("patient")
 def get_checkins(query: dict) -> dict:
     return checkin_page(current_user().id, query)
 
 
 @blp.route("/trends", methods=["GET"])
+@auth_required("patient")
 @blp.arguments(TrendQuerySchema, location="query")
 @blp.response(200, TrendsSchema)
-@auth_required("patient")
 def get_trends(query: dict) -> dict:
     return read_trends(current_user().id, query.get("since"))
 
 
 @blp.route("/reflections", methods=["POST"])
+@auth_required("patient")
 @blp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
 @blp.arguments(ReflectionCreateSchema())
 @blp.response(201, ReflectionSchema, description=f"Stored, encrypted at rest. {RETRY_NOTE}")
 @blp.alt_response(200, schema=ReflectionSchema, description="This client_uuid was already stored")
-@auth_required("patient")
 def post_reflection(data: dict, idempotency_key: str) -> Response:
     return _reply(
         submit_entry(current_user(), "reflection", idempotency_key, request.path, request.get_json(), data)
@@ -99,16 +99,16 @@ def post_reflection(data: dict, idempotency_key: str) -> Response:
 
 
 @blp.route("/reflections", methods=["GET"])
+@auth_required("patient")
 @blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, ReflectionPageSchema)
-@auth_required("patient")
 def get_reflections(query: dict) -> dict:
     return reflection_page(current_user().id, query.get("cursor"), query["limit"])
 
 
 @blp.route("/export", methods=["GET"])
-@blp.response(200, ExportSchema)
 @auth_required("patient")
+@blp.response(200, ExportSchema)
 def get_export() -> dict:
     user = current_user()
     audit("export", "patient", user.id, patient_id=user.id)

@@ -13,25 +13,25 @@ blp = Blueprint("me_prompts", __name__, url_prefix="/api/v1/me", description="Th
 
 
 @blp.route("/prompts", methods=["GET"])
+@auth_required("patient")
 @blp.arguments(MePromptsQuerySchema, location="query")
 @blp.response(200, PatientPromptSchema(many=True))
-@auth_required("patient")
 def list_prompts(query: dict) -> list[Prompt]:
     """Prompts to show now (due, still open, unanswered); `?state=` or `?all=true` for history."""
     return patient_prompts(current_user().id, query.get("state"), query["all"], query["limit"])
 
 
 @blp.route("/prompts/<int:prompt_id>/received", methods=["POST"])
-@blp.response(200, PatientPromptSchema)
 @auth_required("patient")
+@blp.response(200, PatientPromptSchema)
 def received(prompt_id: int) -> Prompt:
     """The app received the push: -> delivered. Idempotent."""
     return mark_received(current_user().id, prompt_id)
 
 
 @blp.route("/prompts/<int:prompt_id>/opened", methods=["POST"])
-@blp.response(200, PatientPromptSchema)
 @auth_required("patient")
+@blp.response(200, PatientPromptSchema)
 def opened(prompt_id: int) -> Prompt:
     """The patient opened the prompt: -> opened. Idempotent."""
     return mark_opened(current_user().id, prompt_id)

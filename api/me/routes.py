@@ -25,8 +25,8 @@ def _me(user: User) -> dict:
 
 
 @blp.route("", methods=["GET"])
-@blp.response(200, MeSchema)
 @auth_required("patient", "clinician", "admin")
+@blp.response(200, MeSchema)
 def show() -> dict:
     user = current_user()
     if user.role == "patient":
@@ -36,32 +36,32 @@ def show() -> dict:
 
 
 @blp.route("", methods=["PATCH"])
+@auth_required("patient", "clinician", "admin")
 @blp.arguments(MePatchSchema, required=False)  # all optional: no body, no change
 @blp.response(200, MeSchema)
-@auth_required("patient", "clinician", "admin")
 def patch(body: dict) -> dict:
     return _me(update_profile(current_user(), body))
 
 
 @blp.route("/devices", methods=["GET"])
-@blp.response(200, DeviceSchema(many=True))
 @auth_required("patient", "clinician")
+@blp.response(200, DeviceSchema(many=True))
 def list_devices() -> list[Device]:
     return list(db.session.query(Device).filter_by(user_id=current_user().id).order_by(Device.id))
 
 
 @blp.route("/devices", methods=["POST"])
+@auth_required("patient", "clinician")
 @blp.arguments(DeviceCreateSchema)
 @blp.response(201, DeviceSchema)
 @blp.alt_response(200, schema=DeviceSchema, description="The token was already registered; refreshed")
-@auth_required("patient", "clinician")
 def add_device(body: dict) -> tuple[Device, int]:
     device, created = register_device(current_user(), body["token"], body["platform"])
     return device, 201 if created else 200
 
 
 @blp.route("/devices/<int:device_id>", methods=["DELETE"])
-@blp.response(204)
 @auth_required("patient", "clinician")
+@blp.response(204)
 def delete_device(device_id: int) -> None:
     remove_device(current_user(), device_id)

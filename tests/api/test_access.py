@@ -1,5 +1,7 @@
 """Each role's access matrix: who reaches which endpoint, and 404 for other teams' patients."""
 
+import re
+
 import pytest
 
 from api.extensions import db
@@ -92,3 +94,29 @@ def test_audit_log_is_append_only(world):
     with pytest.raises(DBAPIError, match="append-only"):
         db.session.execute(text("UPDATE audit_log SET action = 'tampered'"))
     db.session.rollback()
+
+
+def _protected_operations_with_a_body(client) -> list[tuple[str, str]]:
+    """(method, path) of every documented operation that takes a body and a token; ids filled with 1."""
+    paths = client.get("/openapi.json").json["paths"]
+    return [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "requestBody" in operation and operation.get("security")
+    ]
+
+
+def test_callers_are_checked_before_the_body_is_parsed(client, world):
+    """A bad body from someone not allowed there gets 401/403, never field messages about the body."""
+    operations = _protected_operations_with_a_body(client)
+    assert ("POST", "/api/v1/me/checkins") in operations
+    garbage = {"unexpected": ["garbage"]}
+    for method, path in operations:
+        r = client.open(path, method=method, json=garbage)
+        assert r.status_code == 401, (method, path, r.status_code)
+    admin_only = [(m, p) for m, p in operations if p.startswith("/api/v1/admin/")]
+    assert admin_only
+    for method, path in admin_only:
+        r = client.open(path, method=method, json=garbage, headers=world.headers(world.patient_a))
+        assert r.status_code == 403, (method, path, r.status_code)
