@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from api.config import load_config
 from api.error_handlers import database_error, unexpected_error
+from api.errors import reject_unreadable_bodies
 from api.extensions import api, db, limiter, migrate
 from api.observability import configure_logging, init_observability
 from schemas.common import MAX_ID
@@ -41,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.register_error_handler(DBAPIError, database_error)
     app.register_error_handler(Exception, unexpected_error)
+    app.before_request(reject_unreadable_bodies)
     init_observability(app)
 
     from api import models  # noqa: F401  (register the tables with the metadata)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask_smorest import Api
+from flask import request
+from flask_smorest import Api, abort
 from werkzeug.exceptions import HTTPException
 
 SHORT_CODES = {
@@ -58,3 +59,11 @@ class JsonErrorApi(Api):
         if error.code == 429 and getattr(error, "retry_after", None):
             headers.setdefault("Retry-After", str(error.retry_after))
         return error_body(error.code or 500, message, data.get("code"), errors), error.code or 500, headers
+
+
+def reject_unreadable_bodies() -> None:
+    """Refuse (415) an API request body that is not JSON, instead of reading it as empty: a PATCH
+    sent as text/plain would otherwise change nothing and still answer 200."""
+    has_body = request.content_length or request.headers.get("Transfer-Encoding")
+    if request.path.startswith("/api/") and has_body and not request.is_json:
+        abort(415, message="Send the request body as application/json.")

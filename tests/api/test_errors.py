@@ -20,6 +20,17 @@ def test_malformed_json_is_4xx(client, world):
     assert 400 <= r.status_code < 500 and r.json["status"] == r.status_code
 
 
+def test_a_body_that_is_not_json_is_415_and_changes_nothing(client, world):
+    before = client.get("/api/v1/me", headers=world.headers(world.patient_a)).json
+    r = client.patch(
+        "/api/v1/me",
+        data='{"display_name": "Changed"}',
+        headers=world.headers(world.patient_a) | {"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 415 and r.json["code"] == "unsupported_media_type"
+    assert client.get("/api/v1/me", headers=world.headers(world.patient_a)).json == before
+
+
 def test_body_over_the_limit_is_413(client, world, app):
     app.config["MAX_CONTENT_LENGTH"] = 1000
     r = client.post("/api/v1/auth/login", json={"email": "a@example.org", "password": "x" * 5000})
