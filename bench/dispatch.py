@@ -9,7 +9,10 @@ Measures, each in its own process so they do not share a GIL:
 * ``FcmNotifier.send`` alone (the real firebase-admin ``send_each`` path) and its CPU per message;
 * end to end: N due prompts (one device each) in a fresh migrated database, drained by 1 and by 2
   worker processes; notifications/s is measured at the fake server (first to last request), plus
-  duplicates (requests beyond one per prompt) and unsent prompts, which must both be 0.
+  duplicates (requests beyond one per prompt) and unsent prompts, which must both be 0, and the
+  workers' CPU per notification (from the first prompt marked sent to the last).
+
+A profile of one worker (where that CPU goes) is in ``bench/profiles/dispatch.txt``.
 
 Prints ``name: value unit`` lines, then a Markdown table.
 """
@@ -36,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from tests.fakes.fcm_server import FakeFcmServer  # noqa: E402
 
@@ -198,6 +202,12 @@ def drop_database(base_url: str, name: str) -> None:
     admin.dispose()
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux /proc), start-up included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def end_to_end(fake: FakeProcess, base_url: str, prompts: int, worker_count: int, tmp: Path) -> None:
     from flask_migrate import upgrade
 
@@ -239,17 +249,27 @@ def end_to_end(fake: FakeProcess, base_url: str, prompts: int, worker_count: int
                 )
             deadline = time.monotonic() + 600
             sent = 0
-            while time.monotonic() < deadline:
-                db.session.rollback()
-                sent = db.session.scalar(
-                    select(func.count()).select_from(Prompt).where(Prompt.state == "sent")
-                )
-                if sent == len(ids):
-                    break
-                time.sleep(0.2)
+            cpu_from: tuple[float, int] | None = None
+            with tqdm(total=len(ids), desc=f"dispatch, {worker_count} worker(s)", unit="prompts") as bar:
+                while time.monotonic() < deadline:
+                    db.session.rollback()
+                    now_sent = db.session.scalar(
+                        select(func.count()).select_from(Prompt).where(Prompt.state == "sent")
+                    )
+                    bar.update(now_sent - sent)
+                    sent = now_sent
+                    if cpu_from is None and sent:  # the workers are up: count CPU from here
+                        cpu_from = (sum(process_cpu_seconds(p.pid) for p in procs), sent)
+                    if sent == len(ids):
+                        break
+                    time.sleep(0.2)
             count, first, last, per_prompt = fake.call("stats")
             duplicates = sum(n - 1 for n in per_prompt.values() if n > 1)
             report(f"dispatch_{worker_count}_worker", count / max(last - first, 1e-9), "notifications/s")
+            if cpu_from is not None and sent > cpu_from[1]:
+                worker_cpu = sum(process_cpu_seconds(p.pid) for p in procs) - cpu_from[0]
+                per_message = worker_cpu / (sent - cpu_from[1]) * 1000
+                report(f"worker_cpu_per_notification_{worker_count}_worker", per_message, "ms")
             report(f"duplicates_{worker_count}_worker", duplicates, "requests")
             report(f"unsent_{worker_count}_worker", len(ids) - sent, "prompts")
             db.session.remove()

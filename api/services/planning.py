@@ -24,15 +24,19 @@ Nothing here commits: callers own the transaction (and write the audit row for t
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import JSON, Column, Integer, String, Update, bindparam, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.util import identity_key
 
 from api.domain.schedule import (
     DEFAULT_RULES,
@@ -58,7 +62,7 @@ from api.models.prompts import (
     SENT,
 )
 from api.models.schedules import DEFAULT_PLANNED_SESSIONS, DEFAULT_QUIET_END, DEFAULT_QUIET_START
-from api.models.types import utcnow
+from api.models.types import UtcDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -165,19 +169,65 @@ def rules_of(template: ScheduleTemplate) -> list[Rule]:
 
 
 # --- planning -----------------------------------------------------------------------------------
+#
+# Set-based: per batch of patients, one query per table loads what planning needs, the pure
+# ``expand`` computes the wanted occurrences, a diff against the stored rows (plain rows, no ORM
+# entities) decides what to write, and the writes go out as one COPY (PostgreSQL; an executemany
+# INSERT elsewhere) plus one executemany UPDATE per kind of change.
+
+_prompts = Prompt.__table__
+
+# Columns set from the plan, in the order of ``_planned_values`` (and compared to detect a change).
+_PLANNED_COLUMNS = (
+    "kind",
+    "instrument_id",
+    "prompt_text",
+    "reminder_hours",
+    "template_id",
+    "template_version",
+    "day",
+    "intended_at",
+    "expires_at",
+)
+_INTENDED_AT = _PLANNED_COLUMNS.index("intended_at")
+_EXPIRES_AT = _PLANNED_COLUMNS.index("expires_at")
+# A new row: (patient_id, dosing_session_id, rule_key, occurrence, created_at, updated_at, *planned).
+_INSERT_COLUMNS = (
+    "patient_id",
+    "dosing_session_id",
+    "rule_key",
+    "occurrence",
+    "created_at",
+    "updated_at",
+    *_PLANNED_COLUMNS,
+)
+_NEW_ROW_DEFAULTS = {"state": SCHEDULED, "reminders_sent": 0, "attempts": 0}
+# A re-timed, revived or cancelled row loses any claim the worker had on it.
+_RELEASE = {"locked_by": None, "locked_until": None, "next_attempt_at": None}
+_RESET_DELIVERY = {**_RELEASE, "attempts": 0, "undeliverable_at": None}
+
+_Key = tuple[int, str, int]  # (dosing_session_id, rule_key, occurrence)
+_Planned = tuple[Any, ...]  # values of _PLANNED_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    id: int
+    started_at: datetime
+    session_number: int
 
 
 @dataclass
 class _Context:
-    """Everything needed to plan one patient."""
+    """Everything needed to plan one patient, as plain data (planning itself runs no query)."""
 
     patient_id: int
     tz: ZoneInfo
     quiet: QuietHours
     planned_sessions: int
-    template: ScheduleTemplate
     rules: list[Rule]
-    sessions: list[DosingSession]  # non-cancelled, by start time
+    rule_values: dict[str, _Planned]  # rule key -> the planned values every occurrence shares
+    sessions: list[_Session]  # non-cancelled, by start time
 
 
 def _wanted(ctx: _Context) -> dict[int, dict[tuple[str, int], PlannedOccurrence]]:
@@ -198,6 +248,23 @@ def _wanted(ctx: _Context) -> dict[int, dict[tuple[str, int], PlannedOccurrence]
     return plan
 
 
+def _rule_values(rule: Rule, template: ScheduleTemplate) -> _Planned:
+    """The first six of ``_PLANNED_COLUMNS``: what every occurrence of ``rule`` shares."""
+    instrument = rule.kind == KIND_INSTRUMENT
+    return (
+        rule.kind,
+        rule.instrument_id if instrument else None,
+        None if instrument else rule.prompt_text,
+        list(rule.reminder_hours),
+        template.id,
+        template.version,
+    )
+
+
+def _planned_values(occ: PlannedOccurrence, rule_values: _Planned) -> _Planned:
+    return (*rule_values, occ.day, occ.due_at, occ.expires_at)
+
+
 def _load_contexts(patient_ids: Sequence[int], lock: bool) -> list[_Context]:
     """Profiles (locked), settings, sessions and templates of many patients: one query per table."""
     query = select(PatientProfile).where(PatientProfile.user_id.in_(patient_ids))
@@ -211,110 +278,192 @@ def _load_contexts(patient_ids: Sequence[int], lock: bool) -> list[_Context]:
             select(PatientSchedule).where(PatientSchedule.patient_id.in_(patient_ids))
         )
     }
-    sessions: dict[int, list[DosingSession]] = defaultdict(list)
-    for s in db.session.scalars(
-        select(DosingSession)
+    sessions: dict[int, list[_Session]] = defaultdict(list)
+    for patient_id, *session in db.session.execute(
+        select(
+            DosingSession.patient_id,
+            DosingSession.id,
+            DosingSession.started_at,
+            DosingSession.session_number,
+        )
         .where(DosingSession.patient_id.in_(patient_ids), DosingSession.cancelled_at.is_(None))
         .order_by(DosingSession.started_at, DosingSession.session_number)
     ):
-        sessions[s.patient_id].append(s)
+        sessions[patient_id].append(_Session(*session))
 
     templates: dict[int | None, ScheduleTemplate] = {None: default_template()}
     wanted_ids = {s.template_id for s in settings.values() if s.template_id is not None}
     if wanted_ids:
         for t in db.session.scalars(select(ScheduleTemplate).where(ScheduleTemplate.id.in_(wanted_ids))):
             templates[t.id] = t
-    rules_cache: dict[int, list[Rule]] = {}
+    rules_cache: dict[int, tuple[list[Rule], dict[str, _Planned]]] = {}
 
     contexts = []
     for profile in profiles:
         setting = settings.get(profile.user_id) or _default_settings(profile.user_id)
         template = templates.get(setting.template_id) or templates[None]
         if template.id not in rules_cache:
-            rules_cache[template.id] = rules_of(template)
+            rules = rules_of(template)
+            rules_cache[template.id] = (rules, {r.key: _rule_values(r, template) for r in rules})
+        rules, rule_values = rules_cache[template.id]
         contexts.append(
             _Context(
                 patient_id=profile.user_id,
                 tz=ZoneInfo(profile.timezone),
                 quiet=quiet_hours_of(setting),
                 planned_sessions=setting.planned_sessions,
-                template=template,
-                rules=rules_cache[template.id],
+                rules=rules,
+                rule_values=rule_values,
                 sessions=sessions.get(profile.user_id, []),
             )
         )
     return contexts
 
 
-def _planned_fields(occ: PlannedOccurrence, rule: Rule, template: ScheduleTemplate) -> dict[str, Any]:
-    return {
-        "kind": rule.kind,
-        "instrument_id": rule.instrument_id if rule.kind == KIND_INSTRUMENT else None,
-        "prompt_text": None if rule.kind == KIND_INSTRUMENT else rule.prompt_text,
-        "day": occ.day,
-        "intended_at": occ.due_at,
-        "expires_at": occ.expires_at,
-        "reminder_hours": list(rule.reminder_hours),
-        "template_id": template.id,
-        "template_version": template.version,
-    }
-
-
-def _reset_delivery(row: Prompt) -> None:
-    """A re-timed, revived or cancelled row loses any claim the worker had on it."""
-    row.locked_by = None
-    row.locked_until = None
-    row.next_attempt_at = None
-    row.attempts = 0
-    row.undeliverable_at = None
-
-
-def _cancel(row: Prompt, now: datetime) -> None:
-    row.state = CANCELLED
-    row.cancelled_at = now
-    row.locked_by = None
-    row.locked_until = None
-    row.next_attempt_at = None
-
-
-_Key = tuple[int, str, int]  # (dosing_session_id, rule_key, occurrence)
-
-
 @dataclass
 class _Ledger:
-    """A patient's rows as the planner needs them: mutable ones as entities, history as keys."""
+    """A patient's rows as the planner needs them: mutable ones (scheduled / cancelled) as
+    (id, state, planned values), history (sent, delivered, opened, completed, expired) as keys."""
 
-    mutable: dict[_Key, Prompt] = field(default_factory=dict)  # scheduled / cancelled
-    history: set[_Key] = field(default_factory=set)  # sent, delivered, opened, completed, expired
+    mutable: dict[_Key, tuple[int, str, _Planned]] = field(default_factory=dict)
+    history: set[_Key] = field(default_factory=set)
 
 
 def _load_ledgers(patient_ids: Sequence[int], only_session_id: int | None = None) -> dict[int, _Ledger]:
-    """Two queries for a whole batch of patients."""
-    whose = [Prompt.patient_id.in_(patient_ids)]
+    """One query for a whole batch of patients."""
+    c = _prompts.c
+    query = select(
+        c.patient_id,
+        c.dosing_session_id,
+        c.rule_key,
+        c.occurrence,
+        c.id,
+        c.state,
+        *(c[n] for n in _PLANNED_COLUMNS),
+    ).where(c.patient_id.in_(patient_ids))
     if only_session_id is not None:
-        whose.append(Prompt.dosing_session_id == only_session_id)
+        query = query.where(c.dosing_session_id == only_session_id)
     ledgers: dict[int, _Ledger] = defaultdict(_Ledger)
-    for p in db.session.scalars(select(Prompt).where(*whose, Prompt.state.in_((SCHEDULED, CANCELLED)))):
-        ledgers[p.patient_id].mutable[(p.dosing_session_id, p.rule_key, p.occurrence)] = p
-    for patient_id, *key in db.session.execute(
-        select(Prompt.patient_id, Prompt.dosing_session_id, Prompt.rule_key, Prompt.occurrence).where(
-            *whose, Prompt.state.not_in((SCHEDULED, CANCELLED))
-        )
-    ):
-        ledgers[patient_id].history.add(tuple(key))
+    for patient_id, session_id, rule_key, occurrence, prompt_id, state, *planned in db.session.execute(query):
+        key = (session_id, rule_key, occurrence)
+        if state in (SCHEDULED, CANCELLED):
+            ledgers[patient_id].mutable[key] = (prompt_id, state, tuple(planned))
+        else:
+            ledgers[patient_id].history.add(key)
     return ledgers
 
 
-def _apply(ctx: _Context, ledger: _Ledger, now: datetime, only_session_id: int | None = None) -> PlanChanges:
-    """Bring one patient's ledger in line with the plan. Returns what changed."""
+def _update(columns: Sequence[str], **fixed: Any) -> Update:
+    """UPDATE one row by id (executemany), only while it is in the state the planner read: a row
+    the worker sent meanwhile is history and stays as it is."""
+    return (
+        update(_prompts)
+        .where(_prompts.c.id == bindparam("b_id"), _prompts.c.state == bindparam("b_state"))
+        .values({**{c: bindparam(f"b_{c}", type_=_prompts.c[c].type) for c in columns}, **fixed})
+    )
+
+
+def _update_params(prompt_id: int, state: str, planned: _Planned | None = None) -> dict[str, Any]:
+    params = {"b_id": prompt_id, "b_state": state}
+    if planned is not None:
+        params.update(zip((f"b_{c}" for c in _PLANNED_COLUMNS), planned, strict=True))
+    return params
+
+
+@dataclass
+class _Writes:
+    """What plans decided, for a batch of patients. ``created`` is drained by ``_insert_prompts``;
+    the updates are run by ``apply_updates``, one executemany per kind of change."""
+
+    now: datetime
+    created: list[tuple[Any, ...]] = field(default_factory=list)  # values of _INSERT_COLUMNS
+    updated: list[dict[str, Any]] = field(default_factory=list)  # same time, other planned values
+    retimed: list[dict[str, Any]] = field(default_factory=list)
+    revived: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply_updates(self) -> None:
+        statements = (
+            (_update(_PLANNED_COLUMNS), self.updated),
+            (_update(_PLANNED_COLUMNS, **_RESET_DELIVERY), self.retimed),
+            (_update(_PLANNED_COLUMNS, state=SCHEDULED, cancelled_at=None, **_RESET_DELIVERY), self.revived),
+            (_update((), state=CANCELLED, cancelled_at=self.now, **_RELEASE), self.cancelled),
+        )
+        touched = []
+        for stmt, params in statements:
+            if params:
+                db.session.execute(stmt, params)
+                touched += [p["b_id"] for p in params]
+                params.clear()
+        # Prompt entities the caller's session already holds must not keep the old values.
+        for prompt_id in touched:
+            loaded = db.session.identity_map.get(identity_key(Prompt, prompt_id))
+            if loaded is not None:
+                db.session.expire(loaded)
+
+
+def _insert_prompts(rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert new ``prompts`` rows (values of ``_INSERT_COLUMNS``).
+
+    On PostgreSQL a binary COPY, by far the cheapest way in for both sides. ``rows`` may be a lazy
+    iterable that plans as it goes (it must run no query): the server then inserts while the
+    next patients are planned. Elsewhere an executemany INSERT.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        params = [{**_NEW_ROW_DEFAULTS, **dict(zip(_INSERT_COLUMNS, row, strict=True))} for row in rows]
+        if params:
+            db.session.execute(insert(_prompts), params)
+        return
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    columns = (*_NEW_ROW_DEFAULTS, *_INSERT_COLUMNS)
+    statement = f"COPY prompts ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    defaults = tuple(_NEW_ROW_DEFAULTS.values())
+    reminders = len(defaults) + _INSERT_COLUMNS.index("reminder_hours")
+    as_json: dict[tuple[float, ...], str] = {}  # a handful of distinct values: dump each once
+    dbapi = connection.dialect.loaded_dbapi
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types([_copy_type(_prompts.c[c]) for c in columns])
+            for row in itertools.chain((first,), rows):
+                values = [*defaults, *row]
+                hours = tuple(values[reminders])
+                if hours not in as_json:
+                    as_json[hours] = json.dumps(values[reminders])
+                values[reminders] = as_json[hours]
+                copy.write_row(values)
+    except dbapi.Error as exc:
+        # The same exception types as any other statement (IntegrityError for a duplicate key).
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error, dialect=connection.dialect) from exc
+
+
+def _copy_type(column: Column[Any]) -> str:
+    """The PostgreSQL type a binary COPY sends for ``column``. JSON goes as text: the binary form of
+    ``json`` is its text, dumped by the caller."""
+    if isinstance(column.type, Integer):
+        return "int4"
+    if isinstance(column.type, UtcDateTime):
+        return "timestamptz"
+    if isinstance(column.type, String | JSON):
+        return "text"
+    raise TypeError(f"no COPY type for {column.name}")
+
+
+def _apply(
+    ctx: _Context, ledger: _Ledger, writes: _Writes, only_session_id: int | None = None
+) -> PlanChanges:
+    """Diff one patient's ledger against the plan and queue the writes. Runs no query."""
+    now = writes.now
     changes = PlanChanges()
     plan = _wanted(ctx)
     if only_session_id is not None:
         plan = {only_session_id: plan.get(only_session_id, {})}
-    rules = {r.key: r for r in ctx.rules}
     mutable, history = ledger.mutable, ledger.history
+    created_at = utcnow()  # the clock, as a column default would; ``now`` may be a planning time
 
-    new_rows = []
     seen: set[_Key] = set()
     for session_id, occurrences in plan.items():
         for (rule_key, index), occ in occurrences.items():
@@ -323,53 +472,60 @@ def _apply(ctx: _Context, ledger: _Ledger, now: datetime, only_session_id: int |
             if key in history:
                 continue
             window_open = occ.expires_at > now
-            fields = _planned_fields(occ, rules[rule_key], ctx.template)
-            row = mutable.get(key)
-            if row is None:
+            planned = _planned_values(occ, ctx.rule_values[rule_key])
+            stored = mutable.get(key)
+            if stored is None:
                 if window_open:
-                    new_rows.append(
-                        Prompt(
-                            patient_id=ctx.patient_id,
-                            dosing_session_id=session_id,
-                            rule_key=rule_key,
-                            occurrence=index,
-                            state=SCHEDULED,
-                            reminders_sent=0,
-                            attempts=0,
-                            **fields,
-                        )
+                    writes.created.append(
+                        (ctx.patient_id, session_id, rule_key, index, created_at, created_at, *planned)
                     )
-            elif row.state == SCHEDULED:
-                if row.expires_at <= now:
+                    changes.created += 1
+                continue
+            prompt_id, state, current = stored
+            if state == SCHEDULED:
+                if current[_EXPIRES_AT] <= now:
                     continue  # closed under its current plan: history (the worker expires it)
                 if not window_open:
-                    _cancel(row, now)
+                    writes.cancelled.append(_update_params(prompt_id, state))
                     changes.cancelled += 1
-                elif any(getattr(row, k) != v for k, v in fields.items()):
-                    retimed = row.intended_at != occ.due_at
-                    for k, v in fields.items():
-                        setattr(row, k, v)
-                    if retimed:
-                        _reset_delivery(row)
+                elif current != planned:
+                    retimed = current[_INTENDED_AT] != occ.due_at
+                    (writes.retimed if retimed else writes.updated).append(
+                        _update_params(prompt_id, state, planned)
+                    )
                     changes.updated += 1
             elif window_open:  # cancelled earlier by planning; its occurrence is back in the plan
-                for k, v in fields.items():
-                    setattr(row, k, v)
-                row.state, row.cancelled_at = SCHEDULED, None
-                _reset_delivery(row)
+                writes.revived.append(_update_params(prompt_id, state, planned))
                 changes.revived += 1
 
     # Scheduled rows no longer in the plan (rule removed, session cancelled or superseded).
-    for key, row in mutable.items():
-        if key not in seen and row.state == SCHEDULED and row.expires_at > now:
-            _cancel(row, now)
+    for key, (prompt_id, state, current) in mutable.items():
+        if key not in seen and state == SCHEDULED and current[_EXPIRES_AT] > now:
+            writes.cancelled.append(_update_params(prompt_id, state))
             changes.cancelled += 1
-
-    if new_rows:
-        db.session.add_all(new_rows)
-        changes.created = len(new_rows)
-    db.session.flush()
     return changes
+
+
+def _plan(
+    contexts: Sequence[_Context],
+    ledgers: dict[int, _Ledger],
+    now: datetime,
+    only_session_id: int | None = None,
+) -> dict[int, PlanChanges]:
+    """Plan a batch of patients: new rows stream into the database while the next patients are
+    planned, then the updates run."""
+    writes = _Writes(now)
+    out: dict[int, PlanChanges] = {}
+
+    def created_rows() -> Iterator[tuple[Any, ...]]:
+        for ctx in contexts:
+            out[ctx.patient_id] = _apply(ctx, ledgers[ctx.patient_id], writes, only_session_id)
+            yield from writes.created
+            writes.created.clear()
+
+    _insert_prompts(created_rows())
+    writes.apply_updates()
+    return out
 
 
 def plan_session(session: DosingSession, now: datetime | None = None) -> int:
@@ -382,9 +538,9 @@ def plan_session(session: DosingSession, now: datetime | None = None) -> int:
     if session.cancelled_at is not None:
         return 0
     db.session.flush()
-    (ctx,) = _load_contexts([session.patient_id], lock=True)
-    ledger = _load_ledgers([session.patient_id], only_session_id=session.id)[session.patient_id]
-    return _apply(ctx, ledger, now, only_session_id=session.id).created
+    contexts = _load_contexts([session.patient_id], lock=True)
+    ledgers = _load_ledgers([session.patient_id], only_session_id=session.id)
+    return _plan(contexts, ledgers, now, only_session_id=session.id)[session.patient_id].created
 
 
 def replan_patient(patient_id: int, reason: str, now: datetime | None = None) -> PlanChanges:
@@ -395,7 +551,7 @@ def replan_patient(patient_id: int, reason: str, now: datetime | None = None) ->
     contexts = _load_contexts([patient_id], lock=True)
     if not contexts:
         return PlanChanges()
-    changes = _apply(contexts[0], _load_ledgers([patient_id])[patient_id], now)
+    changes = _plan(contexts, _load_ledgers([patient_id]), now)[patient_id]
     log.info("replanned", extra={"patient_id": patient_id, "reason": reason, "changes": changes.describe()})
     return changes
 
@@ -403,17 +559,14 @@ def replan_patient(patient_id: int, reason: str, now: datetime | None = None) ->
 def replan_patients(
     patient_ids: Iterable[int], reason: str, now: datetime | None = None
 ) -> dict[int, PlanChanges]:
-    """``replan_patient`` for many patients with batched loads; returns the changes per patient."""
+    """``replan_patient`` for many patients with batched loads and writes; returns the changes per patient."""
     now = now or utcnow()
     db.session.flush()
     ids = sorted(set(patient_ids))
     out: dict[int, PlanChanges] = {}
     for start in range(0, len(ids), REPLAN_BATCH):
         batch = ids[start : start + REPLAN_BATCH]
-        contexts = _load_contexts(batch, lock=True)
-        ledgers = _load_ledgers(batch)
-        for ctx in contexts:
-            out[ctx.patient_id] = _apply(ctx, ledgers[ctx.patient_id], now)
+        out.update(_plan(_load_contexts(batch, lock=True), _load_ledgers(batch), now))
     log.info("replanned patients", extra={"reason": reason, "patients": len(out)})
     return out
 

@@ -329,6 +329,30 @@ def test_http_adapters_do_not_retry(notifier):
         assert session.get_adapter(url).max_retries is NO_RETRY
 
 
+def test_pool_holds_a_connection_per_send_each_thread(notifier):
+    session = messaging._get_messaging_service(notifier.app)._client.session
+    assert session.get_adapter(notifier.send_url)._pool_maxsize == MAX_BATCH_SIZE
+
+
+def test_environment_is_read_once_not_per_request(server, monkeypatch, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    with (
+        FcmNotifier(PROJECT, StaticTokenCredential(STATIC_TOKEN), endpoint=server.url) as local,
+        FcmNotifier(PROJECT, StaticTokenCredential(STATIC_TOKEN)) as remote,
+    ):
+        local_session = messaging._get_messaging_service(local.app)._client.session
+        remote_session = messaging._get_messaging_service(remote.app)._client.session
+        assert local_session.trust_env is False and remote_session.trust_env is False
+        assert local_session.proxies == {}  # NO_PROXY covers the local endpoint
+        assert remote_session.proxies["https"] == "http://proxy.example:3128"
+        assert remote_session.verify == str(bundle)
+        monkeypatch.setenv("NO_PROXY", "")  # read at construction only
+        assert local.send([push("tok-env")])[0].outcome == "sent"
+
+
 def test_close_deletes_app_and_is_idempotent(server):
     n = FcmNotifier(PROJECT, StaticTokenCredential(STATIC_TOKEN), endpoint=server.url, app_name="closing-app")
     assert firebase_admin.get_app("closing-app") is n.app

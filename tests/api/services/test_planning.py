@@ -6,12 +6,13 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.extensions import db
 from api.models import Prompt
 from api.models.types import utcnow
+from api.services import planning
 from api.services.planning import (
     MSG_ALREADY_ANSWERED,
     MSG_EXPIRED,
@@ -25,6 +26,7 @@ from api.services.planning import (
     open_prompts_for,
     plan_session,
     replan_patient,
+    replan_patients,
 )
 from tests.api.schedule_helpers import add_session, at_local, default_plan, prompts_of
 
@@ -377,3 +379,99 @@ def test_same_local_times_in_each_patients_own_zone(world):
     b = prompts_of(world.patient_b.id, rule_key="daily-am")[0].intended_at
     assert a == at_local(BERLIN, date(2026, 10, 6), 9) and b == at_local(NEW_YORK, date(2026, 10, 6), 9)
     assert b - a == timedelta(hours=6)
+
+
+# --- set-based writes ---------------------------------------------------------------------------
+
+
+def test_replan_many_patients_matches_one_by_one(world):
+    """``replan_patients`` (batched loads, one COPY / executemany per batch) plans what
+    ``replan_patient`` plans, in each patient's own zone, and a second pass changes nothing."""
+    day = date(2026, 10, 5)
+    add_session(world.patient_a.id, at_local(BERLIN, day, 9), number=1)
+    add_session(world.patient_a.id, at_local(BERLIN, day + timedelta(days=28), 9), number=2)
+    add_session(world.patient_b.id, at_local(NEW_YORK, day, 9), number=3)
+    changes = replan_patients([world.patient_b.id, world.patient_a.id, world.patient_a.id], "test", EARLY)
+    db.session.commit()
+
+    rows_a, rows_b = prompts_of(world.patient_a.id), prompts_of(world.patient_b.id)
+    assert changes[world.patient_a.id].created == len(rows_a)
+    assert (
+        changes[world.patient_b.id].created
+        == len(rows_b)
+        == len(default_plan(at_local(NEW_YORK, day, 9), NEW_YORK, is_last=True))
+    )
+    assert {p.state for p in rows_a + rows_b} == {"scheduled"}
+    assert all(p.created_at is not None and p.updated_at is not None for p in rows_a)
+    again = replan_patients([world.patient_a.id, world.patient_b.id], "test", EARLY)
+    assert not any(again.values())
+
+
+def test_replan_refreshes_prompts_already_loaded_in_the_session(world):
+    session = add_session(world.patient_a.id, at_local(BERLIN, date(2026, 10, 5), 9))
+    plan_session(session, now=EARLY)
+    db.session.commit()
+    loaded = db.session.scalars(select(Prompt).where(Prompt.patient_id == world.patient_a.id)).all()
+    before = {p.id: p.intended_at for p in loaded}
+
+    session.started_at += timedelta(days=1)
+    replan_patient(world.patient_a.id, "dosing_session_correction", now=EARLY)
+
+    # No expire_all(): the objects the caller holds show the new plan.
+    assert all(p.intended_at == before[p.id] + timedelta(days=1) for p in loaded)
+
+
+def test_a_prompt_sent_while_planning_keeps_its_state_and_time(world):
+    """The planner's UPDATEs are conditional on the state it read: a row the worker sent between
+    the planner's read and its write is history and is not re-timed or cancelled."""
+    session = add_session(world.patient_a.id, at_local(BERLIN, date(2026, 10, 5), 9))
+    plan_session(session, now=EARLY)
+    db.session.commit()
+    first, second = prompts_of(world.patient_a.id)[:2]
+    sent_at, first_time = utcnow(), first.intended_at
+
+    session.started_at += timedelta(days=1)
+    db.session.flush()
+    contexts = planning._load_contexts([world.patient_a.id], lock=True)
+    ledgers = planning._load_ledgers([world.patient_a.id])
+    # The worker's conditional UPDATE lands after the planner read the ledger.
+    db.session.execute(update(Prompt).where(Prompt.id == first.id).values(state="sent", sent_at=sent_at))
+    changes = planning._plan(contexts, ledgers, EARLY)[world.patient_a.id]
+    db.session.commit()
+
+    assert changes.updated == len(prompts_of(world.patient_a.id))  # planned, but not applied to `first`
+    first, second = db.session.get(Prompt, first.id), db.session.get(Prompt, second.id)
+    assert (first.state, first.intended_at, first.sent_at) == ("sent", first_time, sent_at)
+    assert second.state == "scheduled" and second.intended_at > first_time
+
+
+def test_planner_insert_reports_a_duplicate_key_as_integrity_error(world):
+    session = add_session(world.patient_a.id, at_local(BERLIN, date(2026, 10, 5), 9))
+    plan_session(session, now=EARLY)
+    db.session.commit()
+    contexts = planning._load_contexts([world.patient_a.id], lock=True)
+    # An empty ledger: the planner believes nothing is stored yet and inserts every key again.
+    with pytest.raises(IntegrityError):
+        planning._plan(contexts, {world.patient_a.id: planning._Ledger()}, EARLY)
+    db.session.rollback()
+    assert len(prompts_of(world.patient_a.id)) == len(default_plan(session.started_at, BERLIN))
+
+
+def test_an_error_while_planning_a_batch_propagates_and_nothing_is_written(world, monkeypatch):
+    day = date(2026, 10, 5)
+    add_session(world.patient_a.id, at_local(BERLIN, day, 9))
+    add_session(world.patient_b.id, at_local(NEW_YORK, day, 9))
+    db.session.commit()
+    real_expand = planning.expand
+
+    def failing_expand(rules, dose_start, tz, *args, **kwargs):
+        if str(tz) == NEW_YORK:
+            raise ValueError("boom")
+        return real_expand(rules, dose_start, tz, *args, **kwargs)
+
+    monkeypatch.setattr(planning, "expand", failing_expand)
+    # Patient A's rows are already streaming into the database when planning B fails.
+    with pytest.raises(ValueError, match="boom"):
+        replan_patients([world.patient_a.id, world.patient_b.id], "test", EARLY)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Prompt)) == 0
