@@ -55,6 +55,12 @@ def machine_line(when: str) -> None:
     )
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process so far (Linux /proc), start-up included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- a scratch database ----------------------------------------------------------------------------
 
 

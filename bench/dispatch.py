@@ -30,29 +30,26 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import (
+    DEFAULT_DATABASE_URL,
+    ROOT,
+    drop_database,
+    fresh_database,
+    machine_line,
+    print_table,
+    process_cpu_seconds,
+    report,
+)
+from sqlalchemy import func, select
+from tqdm import tqdm
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from tests.fakes.fcm_server import FakeFcmServer  # noqa: E402
+from tests.fakes.fcm_server import FakeFcmServer
 
 PROJECT = "ic-bench"
 TOKEN = "bench-token"
-results: list[tuple[str, float, str]] = []
-
-
-def report(name: str, value: float, unit: str) -> None:
-    results.append((name, value, unit))
-    print(f"{name}: {value:.6g} {unit}", flush=True)
-
-
 # --- the fake server, in a child process -------------------------------------------------------
 
 
@@ -135,7 +132,7 @@ def _load_client(url: str, seconds: float, threads: int, out) -> None:
     out.put(sum(counts))
 
 
-def fake_ceiling(fake: FakeProcess, seconds: float = 5.0, clients: int = 2, threads: int = 16) -> None:
+def fake_ceiling(fake: FakeProcess, seconds: float = 5.0, clients: int = 2, threads: int = 16) -> float:
     fake.call("reset")
     queue: mp.Queue = mp.Queue()
     procs = [
@@ -147,6 +144,7 @@ def fake_ceiling(fake: FakeProcess, seconds: float = 5.0, clients: int = 2, thre
     for p in procs:
         p.join()
     report("fake_server_ceiling", total / seconds, "requests/s")
+    return total / seconds
 
 
 # --- 2. the notifier alone -----------------------------------------------------------------------
@@ -185,30 +183,9 @@ def notifier_alone(fake: FakeProcess, messages: int) -> None:
 # --- 3. end to end -------------------------------------------------------------------------------
 
 
-def fresh_database(base_url: str) -> tuple[str, str]:
-    base = make_url(base_url)
-    name = f"ic_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, base.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(base_url: str, name: str) -> None:
-    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process so far (Linux /proc), start-up included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def end_to_end(fake: FakeProcess, base_url: str, prompts: int, worker_count: int, tmp: Path) -> None:
+def end_to_end(
+    fake: FakeProcess, base_url: str, prompts: int, worker_count: int, tmp: Path, ceiling: float
+) -> None:
     from flask_migrate import upgrade
 
     from api import create_app
@@ -217,7 +194,7 @@ def end_to_end(fake: FakeProcess, base_url: str, prompts: int, worker_count: int
     from api.models.types import utcnow
     from tests.worker.seed import seed_due_prompts
 
-    name, url = fresh_database(base_url)
+    name, url = fresh_database(base_url, "ic_bench_dispatch")
     procs: list[subprocess.Popen] = []
     try:
         app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
@@ -265,7 +242,9 @@ def end_to_end(fake: FakeProcess, base_url: str, prompts: int, worker_count: int
                     time.sleep(0.2)
             count, first, last, per_prompt = fake.call("stats")
             duplicates = sum(n - 1 for n in per_prompt.values() if n > 1)
-            report(f"dispatch_{worker_count}_worker", count / max(last - first, 1e-9), "notifications/s")
+            rate = count / max(last - first, 1e-9)
+            report(f"dispatch_{worker_count}_worker", rate, "notifications/s")
+            report(f"dispatch_{worker_count}_worker_vs_fake_server_ceiling", rate / ceiling, "ratio")
             if cpu_from is not None and sent > cpu_from[1]:
                 worker_cpu = sum(process_cpu_seconds(p.pid) for p in procs) - cpu_from[0]
                 per_message = worker_cpu / (sent - cpu_from[1]) * 1000
@@ -288,25 +267,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+        default=DEFAULT_DATABASE_URL,
     )
     args = parser.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"ic-bench-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
 
-    print(f"cpus: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}", flush=True)
+    machine_line("start")
     fake = FakeProcess()
     try:
-        fake_ceiling(fake)
+        ceiling = fake_ceiling(fake)
         notifier_alone(fake, 5000)
         for count in args.workers:
-            end_to_end(fake, args.database_url, args.prompts, count, tmp)
+            end_to_end(fake, args.database_url, args.prompts, count, tmp, ceiling)
     finally:
         fake.stop()
-
-    print("\n| measure | value | unit |\n| --- | ---: | --- |")
-    for name, value, unit in results:
-        print(f"| {name} | {value:.6g} | {unit} |")
+    machine_line("end")
+    print_table()
 
 
 if __name__ == "__main__":

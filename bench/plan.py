@@ -13,42 +13,43 @@ and the rows it changed (must be 0). Target: planning under 60 s in total for 10
 from __future__ import annotations
 
 import argparse
-import os
 import resource
-import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import (
+    DEFAULT_DATABASE_URL,
+    drop_database,
+    fresh_database,
+    machine_line,
+    print_table,
+    process_cpu_seconds,
+    report,
+)
+from flask_migrate import upgrade
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from api import create_app  # noqa: E402
-from api.extensions import db  # noqa: E402
-from api.models import CareTeam, DosingSession, PatientProfile, Prompt, User  # noqa: E402
-from api.services.planning import replan_patients  # noqa: E402
+from api import create_app
+from api.extensions import db
+from api.models import CareTeam, DosingSession, PatientProfile, Prompt, User
+from api.services.planning import replan_patients
 
 BATCH = 500  # patients per transaction
 ZONES = ["America/New_York", "Europe/Berlin", "America/Los_Angeles", "Australia/Sydney", "Asia/Kolkata"]
 
 
-def fresh_database(base_url: str) -> tuple[str, object]:
+def scratch_database(base_url: str) -> tuple[str, str | None]:
+    """(url, name of the PostgreSQL database to drop afterwards, or None for a SQLite file)."""
     url = make_url(base_url)
     if url.get_backend_name() == "sqlite":
         Path(url.database).unlink(missing_ok=True)
         return base_url, None
-    name = f"ic_bench_plan_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return url.set(database=name).render_as_string(hide_password=False), (admin, name)
+    name, scratch_url = fresh_database(base_url, "ic_bench_plan")
+    return scratch_url, name
 
 
 def seed(patients: int, start: datetime) -> list[int]:
@@ -119,14 +120,12 @@ def server_cpu() -> dict[int, float] | None:
     if db.engine.dialect.name != "postgresql":
         return None
     pids = db.session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
-    ticks = os.sysconf("SC_CLK_TCK")
     cpu = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu[pid] = process_cpu_seconds(pid)
         except OSError:
             return None
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     db.session.commit()
     return cpu
 
@@ -151,19 +150,13 @@ def plan_all(ids: list[int], now: datetime, desc: str) -> Run:
     return Run(seconds, cpu, db_cpu, changed)
 
 
-def none_or_round(value: float | None) -> float | str:
-    return "n/a" if value is None else round(value, 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=10_000)
-    parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     args = parser.parse_args()
-    print(
-        f"cpus: {os.cpu_count()}  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True
-    )
-    url, cleanup = fresh_database(args.database_url)
+    machine_line("start")
+    url, scratch = scratch_database(args.database_url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     try:
         with app.app_context():
@@ -185,32 +178,25 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
     finally:
-        if cleanup:
-            admin, name = cleanup
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    figures = [
-        ("plan_patients", args.patients, "patients"),
-        ("plan_dosing_sessions", args.patients * 3, "sessions"),
-        ("plan_prompt_rows", rows, "rows"),
-        ("plan_duplicate_keys", rows - keys, "rows"),
-        ("plan_total_seconds", round(plan.seconds, 1), "s"),
-        ("plan_rows_per_second", round(rows / plan.seconds), "rows/s"),
-        ("plan_client_cpu_seconds", round(plan.client_cpu_seconds, 1), "s"),
-        ("plan_db_cpu_seconds", none_or_round(plan.db_cpu_seconds), "s"),
-        ("plan_peak_rss", round(peak_mb), "MiB"),
-        ("replan_total_seconds", round(replan.seconds, 1), "s"),
-        ("replan_client_cpu_seconds", round(replan.client_cpu_seconds, 1), "s"),
-        ("replan_db_cpu_seconds", none_or_round(replan.db_cpu_seconds), "s"),
-        ("replan_changed_rows", replan.changed_rows, "rows"),
-        ("load_average_1m_at_end", round(os.getloadavg()[0], 2), ""),
-    ]
-    for name, value, unit in figures:
-        print(f"{name}: {value} {unit}".rstrip())
-    print("\n| figure | value |\n| --- | --- |")
-    for name, value, unit in figures:
-        print(f"| {name} | {f'{value} {unit}'.strip()} |")
+        if scratch:
+            drop_database(args.database_url, scratch)
+    report("plan_patients", args.patients, "patients")
+    report("plan_dosing_sessions", args.patients * 3, "sessions")
+    report("plan_prompt_rows", rows, "rows")
+    report("plan_duplicate_keys", rows - keys, "rows")
+    report("plan_total_seconds", plan.seconds, "s")
+    report("plan_rows_per_second", rows / plan.seconds, "rows/s")
+    report("plan_client_cpu_seconds", plan.client_cpu_seconds, "s")
+    if plan.db_cpu_seconds is not None:
+        report("plan_db_cpu_seconds", plan.db_cpu_seconds, "s")
+    report("plan_peak_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MiB")
+    report("replan_total_seconds", replan.seconds, "s")
+    report("replan_client_cpu_seconds", replan.client_cpu_seconds, "s")
+    if replan.db_cpu_seconds is not None:
+        report("replan_db_cpu_seconds", replan.db_cpu_seconds, "s")
+    report("replan_changed_rows", replan.changed_rows, "rows")
+    machine_line("end")
+    print_table()
 
 
 if __name__ == "__main__":
