@@ -11,9 +11,9 @@ $(BIN)/activate:
 	$(PY) -m venv $(VENV)
 
 # Reinstall when the pins change; the stamp file makes repeat runs instant.
-$(VENV)/.installed: $(BIN)/activate pyproject.toml requirements.lock
+$(VENV)/.installed: $(BIN)/activate pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 

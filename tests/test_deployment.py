@@ -64,3 +64,14 @@ def test_production_refuses_the_default_secret(monkeypatch):
 def test_gunicorn_app_spec_builds_the_app():
     module, _, call = shlex.split("'api:create_app()'")[0].partition(":")
     assert module == "api" and call == "create_app()"
+
+
+def test_the_image_installs_the_runtime_pins_only():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    pins = (ROOT / "requirements.lock").read_text().splitlines()
+    runtime = {line.split("==")[0].lower().replace("_", "-") for line in pins if "==" in line}
+    assert runtime.isdisjoint({"pytest", "ruff", "playwright", "schemathesis", "pyinstrument"})
+    assert {"flask", "gunicorn", "firebase-admin", "apscheduler", "redis"} <= runtime
+    dev = (ROOT / "requirements-dev.lock").read_text().splitlines()
+    assert "-r requirements.lock" in dev and "pytest==" in "\n".join(dev)
