@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from threading import Event
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import Select, bindparam, case, literal, or_, select, update
@@ -324,20 +324,52 @@ def mark_undeliverable(prompt_id: int, worker_id: str, reason: str, error: str |
 
 
 @dataclass
-class DispatchStats:
-    claimed: int = 0
-    messages: int = 0
-    sent: int = 0
-    retried: int = 0
-    undeliverable: int = 0
-    dead_tokens: int = 0
+class BatchCounts:
+    """Counters of one claimed batch, or of a run of batches, of a claim loop."""
 
-    def add(self, other: DispatchStats) -> None:
+    claimed: int = 0
+
+    def add(self, other: BatchCounts) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+Counts = TypeVar("Counts", bound=BatchCounts)
+
+
+def drain(
+    batch: Callable[[], Counts],
+    total: Counts,
+    settings: WorkerSettings,
+    stopping: Event | None,
+    logger: logging.Logger,
+    message: str,
+) -> Counts:
+    """Run ``batch`` while full batches keep coming, within ``run_budget_seconds``, so a job returns
+    (and records its heartbeat) regularly even while a big backlog drains; logs the totals."""
+    deadline = time.monotonic() + settings.run_budget_seconds
+    while True:
+        stats = batch()
+        total.add(stats)
+        if stats.claimed < settings.batch_size or time.monotonic() >= deadline:
+            break
+        if stopping is not None and stopping.is_set():
+            break
+    if total.claimed:
+        logger.info(message, extra={"worker_id": settings.worker_id, **total.as_dict()})
+    return total
+
+
+@dataclass
+class DispatchStats(BatchCounts):
+    messages: int = 0
+    sent: int = 0
+    retried: int = 0
+    undeliverable: int = 0
+    dead_tokens: int = 0
 
 
 def _record_prompt_outcomes(
@@ -471,18 +503,9 @@ def run_dispatch(
     notifier: push.Notifier, settings: WorkerSettings, stopping: Event | None = None
 ) -> DispatchStats:
     """Dispatch batches while full batches keep coming, within ``run_budget_seconds``."""
-    total = DispatchStats()
-    deadline = time.monotonic() + settings.run_budget_seconds
-    while True:
-        stats = dispatch_batch(notifier, settings)
-        total.add(stats)
-        if stats.claimed < settings.batch_size or time.monotonic() >= deadline:
-            break
-        if stopping is not None and stopping.is_set():
-            break
-    if total.claimed:
-        log.info("dispatched", extra={"worker_id": settings.worker_id, **total.as_dict()})
-    return total
+    return drain(
+        lambda: dispatch_batch(notifier, settings), DispatchStats(), settings, stopping, log, "dispatched"
+    )
 
 
 __all__ = [
@@ -494,6 +517,7 @@ __all__ = [
     "REASON_RETRIES_EXHAUSTED",
     "REMINDER_BODY",
     "TITLE",
+    "BatchCounts",
     "ClaimedPrompt",
     "DispatchStats",
     "PushOutcome",
@@ -502,6 +526,7 @@ __all__ = [
     "claim_due_prompts",
     "deactivate_devices",
     "dispatch_batch",
+    "drain",
     "due_prompts_query",
     "first_reminder_at",
     "mark_undeliverable",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,8 +28,10 @@ from api.models.prompts import DELIVERED, SENT
 from api.models.types import UtcDateTime, utcnow
 from worker.dispatch import (
     KIND_REMINDER,
+    BatchCounts,
     active_devices,
     deactivate_devices,
+    drain,
     next_reminder_at,
     push_all,
 )
@@ -78,16 +79,12 @@ class ClaimedReminder:
 
 
 @dataclass
-class ReminderStats:
-    claimed: int = 0
+class ReminderStats(BatchCounts):
     messages: int = 0
     sent: int = 0
     retried: int = 0
     skipped: int = 0
     dead_tokens: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
 
 
 def reminder_attempt(reminder: ClaimedReminder, now: datetime, base_seconds: float) -> int:
@@ -216,19 +213,9 @@ def run_reminders(
     notifier: Notifier, settings: WorkerSettings, stopping: Event | None = None
 ) -> ReminderStats:
     """Reminder batches while full batches keep coming, within ``run_budget_seconds``."""
-    total = ReminderStats()
-    deadline = time.monotonic() + settings.run_budget_seconds
-    while True:
-        stats = reminder_batch(notifier, settings)
-        for key, value in stats.as_dict().items():
-            setattr(total, key, getattr(total, key) + value)
-        if stats.claimed < settings.batch_size or time.monotonic() >= deadline:  # drained
-            break
-        if stopping is not None and stopping.is_set():
-            break
-    if total.claimed:
-        log.info("reminded", extra={"worker_id": settings.worker_id, **total.as_dict()})
-    return total
+    return drain(
+        lambda: reminder_batch(notifier, settings), ReminderStats(), settings, stopping, log, "reminded"
+    )
 
 
 __all__ = [

@@ -4,9 +4,11 @@ firebase-admin path (FcmNotifier -> FakeFcmServer)."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import replace
 from datetime import timedelta
+from threading import Event
 
 import pytest
 from sqlalchemy import select, update
@@ -17,7 +19,7 @@ from api.models.prompts import CANCELLED, COMPLETED, DELIVERED, EXPIRED, OPENED,
 from api.services.planning import open_prompts_for
 from api.services.worker_health import worker_health
 from tests.worker.conftest import WORKER_ID, active_tokens, add_device, add_prompt, reload
-from worker.dispatch import dispatch_batch, due_prompts_query, run_dispatch
+from worker.dispatch import DispatchStats, dispatch_batch, drain, due_prompts_query, run_dispatch
 from worker.expiry import expire_overdue_prompts
 from worker.jobs import register_jobs, run_job
 from worker.leases import reclaim_expired_leases
@@ -770,3 +772,39 @@ def test_settings_from_env():
     assert settings_from_env({}, pid=42).worker_id.endswith("-42")
     with pytest.raises(ValueError):
         settings_from_env({"WORKER_BATCH_SIZE": "0"})
+
+
+def test_drain_runs_batches_while_they_come_full_and_sums_them(settings, caplog):
+    small = replace(settings, batch_size=2, run_budget_seconds=60)
+    sizes = iter([2, 2, 1, 2])
+    batches = []
+
+    def batch():
+        batches.append(DispatchStats(claimed=next(sizes), sent=1))
+        return batches[-1]
+
+    with caplog.at_level(logging.INFO, logger="test.drain"):
+        total = drain(batch, DispatchStats(), small, None, logging.getLogger("test.drain"), "drained")
+    assert len(batches) == 3  # stopped at the first partial batch
+    assert (total.claimed, total.sent) == (5, 3)
+    [record] = [r for r in caplog.records if r.name == "test.drain"]
+    assert record.message == "drained" and record.claimed == 5
+
+
+def test_drain_stops_when_asked_or_out_of_budget(settings):
+    small = replace(settings, batch_size=1, run_budget_seconds=60)
+    stopping = Event()
+    calls = []
+
+    def full_batch():
+        calls.append(1)
+        if len(calls) == 2:
+            stopping.set()
+        return DispatchStats(claimed=1)
+
+    drain(full_batch, DispatchStats(), small, stopping, logging.getLogger("test.drain"), "drained")
+    assert len(calls) == 2
+    calls.clear()
+    no_budget = replace(small, run_budget_seconds=0)
+    drain(full_batch, DispatchStats(), no_budget, None, logging.getLogger("test.drain"), "drained")
+    assert len(calls) == 1
