@@ -55,7 +55,6 @@ from _common import (
     access_token,
     app_for,
     drop_database,
-    free_port,
     fresh_database,
     machine_line,
     migrate,
@@ -65,7 +64,6 @@ from _common import (
     seed_patients,
     seed_team,
     server_env,
-    start_gunicorn,
     stop,
     wait_http,
 )
@@ -75,6 +73,7 @@ from tqdm import tqdm
 
 from tests.fakes.fcm_server import FakeFcmServer, RecordedRequest
 from tests.fakes.webhook_receiver import webhook_receiver
+from tests.faults.gunicorn import free_port, start_gunicorn
 
 PROJECT = "ic-alert-bench"
 WEBHOOK_SECRET = "alert-bench-webhook-secret-0123456789"

@@ -45,7 +45,6 @@ from _common import (
     access_token,
     app_for,
     drop_database,
-    free_port,
     fresh_database,
     machine_line,
     migrate,
@@ -54,12 +53,13 @@ from _common import (
     seed_patients,
     seed_team,
     server_env,
-    start_gunicorn,
     stop,
     wait_http,
 )
 from sqlalchemy import Connection, Engine, text
 from tqdm import tqdm
+
+from tests.faults.gunicorn import free_port, start_gunicorn
 
 LUA = ROOT / "bench" / "checkins.lua"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"

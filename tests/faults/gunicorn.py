@@ -30,28 +30,37 @@ def worker_pids(master: int) -> set[int]:
     return {int(p) for p in out.split()}
 
 
+def start_gunicorn(
+    app_spec: str, port: int, env: dict[str, str], log: Path | None = None
+) -> subprocess.Popen:
+    """``gunicorn --config gunicorn.conf.py --bind 127.0.0.1:<port> <app_spec>`` from the repository root
+    with exactly ``env``, so every app runs with the project's gunicorn settings. Its stderr is appended
+    to ``log`` if given."""
+    with open(log, "ab") if log else open(os.devnull, "wb") as stderr:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                app_spec,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+
 @contextmanager
 def running_api(env: dict[str, str], log: Path | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
-    """gunicorn with ``env`` on top of this process's environment, up once /healthz answers;
-    yields (master process, base URL) and stops it on exit. Its stderr goes to ``log`` if given."""
+    """The API with ``env`` on top of this process's environment, up once /healthz answers; yields
+    (master process, base URL) and stops it on exit."""
     port = free_port()
-    stderr = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "api:create_app()",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
+    server = start_gunicorn("api:create_app()", port, {**os.environ, **env}, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -69,5 +78,3 @@ def running_api(env: dict[str, str], log: Path | None = None) -> Iterator[tuple[
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        if log:
-            stderr.close()
