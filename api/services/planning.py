@@ -265,12 +265,15 @@ def _planned_values(occ: PlannedOccurrence, rule_values: _Planned) -> _Planned:
     return (*rule_values, occ.day, occ.due_at, occ.expires_at)
 
 
-def _load_contexts(patient_ids: Sequence[int], lock: bool) -> list[_Context]:
+def _load_contexts(patient_ids: Sequence[int]) -> list[_Context]:
     """Profiles (locked), settings, sessions and templates of many patients: one query per table."""
-    query = select(PatientProfile).where(PatientProfile.user_id.in_(patient_ids))
-    if lock:
-        # Serialises concurrent re-plans of one patient (PostgreSQL); SQLite serialises writers anyway.
-        query = query.order_by(PatientProfile.user_id).with_for_update()
+    # The lock serialises concurrent re-plans of one patient (PostgreSQL); SQLite serialises writers anyway.
+    query = (
+        select(PatientProfile)
+        .where(PatientProfile.user_id.in_(patient_ids))
+        .order_by(PatientProfile.user_id)
+        .with_for_update()
+    )
     profiles = list(db.session.scalars(query))
     settings = {
         s.patient_id: s
@@ -538,7 +541,7 @@ def plan_session(session: DosingSession, now: datetime | None = None) -> int:
     if session.cancelled_at is not None:
         return 0
     db.session.flush()
-    contexts = _load_contexts([session.patient_id], lock=True)
+    contexts = _load_contexts([session.patient_id])
     ledgers = _load_ledgers([session.patient_id], only_session_id=session.id)
     return _plan(contexts, ledgers, now, only_session_id=session.id)[session.patient_id].created
 
@@ -546,12 +549,7 @@ def plan_session(session: DosingSession, now: datetime | None = None) -> int:
 def replan_patient(patient_id: int, reason: str, now: datetime | None = None) -> PlanChanges:
     """Re-plan a patient after a dosing-session correction, a time-zone or settings change or a
     template edit: re-time / cancel / create unsent prompts; sent ones stay as history."""
-    now = now or utcnow()
-    db.session.flush()
-    contexts = _load_contexts([patient_id], lock=True)
-    if not contexts:
-        return PlanChanges()
-    changes = _plan(contexts, _load_ledgers([patient_id]), now)[patient_id]
+    changes = _replan([patient_id], now).get(patient_id, PlanChanges())
     log.info("replanned", extra={"patient_id": patient_id, "reason": reason, "changes": changes.describe()})
     return changes
 
@@ -560,14 +558,20 @@ def replan_patients(
     patient_ids: Iterable[int], reason: str, now: datetime | None = None
 ) -> dict[int, PlanChanges]:
     """``replan_patient`` for many patients with batched loads and writes; returns the changes per patient."""
+    out = _replan(patient_ids, now)
+    log.info("replanned patients", extra={"reason": reason, "patients": len(out)})
+    return out
+
+
+def _replan(patient_ids: Iterable[int], now: datetime | None) -> dict[int, PlanChanges]:
+    """Plan ``REPLAN_BATCH`` patients per load; patients without a plan context are left out."""
     now = now or utcnow()
     db.session.flush()
     ids = sorted(set(patient_ids))
     out: dict[int, PlanChanges] = {}
     for start in range(0, len(ids), REPLAN_BATCH):
         batch = ids[start : start + REPLAN_BATCH]
-        out.update(_plan(_load_contexts(batch, lock=True), _load_ledgers(batch), now))
-    log.info("replanned patients", extra={"reason": reason, "patients": len(out)})
+        out.update(_plan(_load_contexts(batch), _load_ledgers(batch), now))
     return out
 
 

@@ -432,7 +432,7 @@ def test_a_prompt_sent_while_planning_keeps_its_state_and_time(world):
 
     session.started_at += timedelta(days=1)
     db.session.flush()
-    contexts = planning._load_contexts([world.patient_a.id], lock=True)
+    contexts = planning._load_contexts([world.patient_a.id])
     ledgers = planning._load_ledgers([world.patient_a.id])
     # The worker's conditional UPDATE lands after the planner read the ledger.
     db.session.execute(update(Prompt).where(Prompt.id == first.id).values(state="sent", sent_at=sent_at))
@@ -449,7 +449,7 @@ def test_planner_insert_reports_a_duplicate_key_as_integrity_error(world):
     session = add_session(world.patient_a.id, at_local(BERLIN, date(2026, 10, 5), 9))
     plan_session(session, now=EARLY)
     db.session.commit()
-    contexts = planning._load_contexts([world.patient_a.id], lock=True)
+    contexts = planning._load_contexts([world.patient_a.id])
     # An empty ledger: the planner believes nothing is stored yet and inserts every key again.
     with pytest.raises(IntegrityError):
         planning._plan(contexts, {world.patient_a.id: planning._Ledger()}, EARLY)
